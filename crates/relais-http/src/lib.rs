@@ -1,0 +1,143 @@
+//! The relais HTTP layer: router assembly, middleware, problem responses, OpenAPI, metrics and
+//! health.
+//!
+//! HTTP types live here and in the apps' route modules only. Apps hand [`app`] their documented
+//! [`Routes`]; the platform's own routes, the docs page, fallbacks and middleware are added here.
+//!
+//! Request path, outermost first: [`middleware::observe`] (request id, span, metrics, problem
+//! dressing) → declared-length body limit → extractor body limit → panic catcher → route
+//! (access enforcement, then handler).
+
+pub mod access;
+mod docs;
+pub mod error;
+pub mod extract;
+mod health;
+pub mod metrics;
+pub mod middleware;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use relais_platform::Platform;
+use relais_platform::shutdown::Shutdown;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::routes;
+
+pub use access::{Access, Principal, Role, Routes};
+pub use error::{ApiError, ErrorCode, Problem};
+pub use extract::{Json, Path, Query};
+
+/// State of the platform's own routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// The platform services.
+    pub platform: Platform,
+    spec: docs::Spec,
+}
+
+fn platform_routes() -> Routes<AppState> {
+    Routes::new()
+        .route(Access::Public, routes!(health::health))
+        .route(Access::Public, routes!(health::ready))
+        .route(Access::Public, routes!(metrics::metrics_handler))
+        .route(Access::Public, routes!(docs::openapi_json))
+        .route(Access::Public, routes!(docs::problems))
+}
+
+/// Builds the whole HTTP application: platform routes, the apps' routes, the docs page,
+/// fallbacks and middleware. Returns the router and the OpenAPI document it serves.
+pub fn app(platform: Platform, apps: Vec<Routes<()>>) -> (Router, OpenApi) {
+    let max_body = platform.config.http_max_body;
+    let (platform_router, platform_doc) = platform_routes().split();
+    let mut doc = docs::base();
+    doc.merge(platform_doc);
+    let mut app_routers = Vec::with_capacity(apps.len());
+    for routes in apps {
+        let (router, app_doc) = routes.split();
+        doc.merge(app_doc);
+        app_routers.push(router);
+    }
+    let spec = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
+    let state = AppState {
+        platform,
+        spec: docs::Spec(spec.into()),
+    };
+    let mut router: Router = platform_router.merge(docs::ui()).with_state(state);
+    for app_router in app_routers {
+        router = router.merge(app_router);
+    }
+    let router = router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(max_body, middleware::limit_body))
+        .layer(from_fn(middleware::observe));
+    (router, doc)
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{method} is not allowed on {}; see the Allow header",
+            uri.path()
+        ),
+    )
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown` triggers, then stops accepting and lets
+/// in-flight requests finish for at most `grace`; connections still open then are closed.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let stop = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.triggered().await });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        result = &mut server => return result.map_err(std::io::Error::other)?,
+        () = shutdown.triggered() => {}
+    }
+    tracing::info!(
+        grace_seconds = grace.as_secs_f64(),
+        "shutting down: draining HTTP requests"
+    );
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(result) => result.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("HTTP drain exceeded the grace period; closing remaining connections");
+            server.abort();
+            Ok(())
+        }
+    }
+}

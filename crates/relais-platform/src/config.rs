@@ -1,0 +1,935 @@
+//! Layered configuration: defaults < `relais.toml` < `RELAIS_*` environment < command-line flags.
+//!
+//! Every setting is one row of [`SETTINGS`]: its dotted key (also its TOML path), its environment
+//! variable, its command-line flag and its default. Layers are collected as raw strings with their
+//! [`Origin`], then parsed once into [`Config`]; an error names the key, where the value came from
+//! and what was wrong. [`Config`] is the only way to get a configuration, so code that holds one
+//! holds a valid one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configurable setting.
+#[derive(Debug)]
+pub struct Setting {
+    /// Dotted key, e.g. `database.url`; also the path in `relais.toml`.
+    pub key: &'static str,
+    /// Environment variable, e.g. `RELAIS_DATABASE_URL`.
+    pub env: &'static str,
+    /// Command-line flag without dashes, if the setting has one.
+    pub flag: Option<&'static str>,
+    /// Default value, parsed like any other layer.
+    pub default: Option<&'static str>,
+    /// Whether the value is masked when shown.
+    pub secret: bool,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Every setting relais knows, in display order.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "listen",
+        env: "RELAIS_LISTEN",
+        flag: Some("listen"),
+        default: Some("127.0.0.1:8080"),
+        secret: false,
+        help: "address the HTTP server listens on (port 0 picks a free port)",
+    },
+    Setting {
+        key: "data_dir",
+        env: "RELAIS_DATA_DIR",
+        flag: Some("data-dir"),
+        default: Some("./relais-data"),
+        secret: false,
+        help: "directory for the embedded SQLite database and stored files",
+    },
+    Setting {
+        key: "database.url",
+        env: "RELAIS_DATABASE_URL",
+        flag: Some("database-url"),
+        default: None,
+        secret: true,
+        help: "postgres://… for PostgreSQL, sqlite://PATH for a SQLite file; unset: SQLite in data_dir",
+    },
+    Setting {
+        key: "database.max_connections",
+        env: "RELAIS_DATABASE_MAX_CONNECTIONS",
+        flag: None,
+        default: Some("10"),
+        secret: false,
+        help: "PostgreSQL pool size; on SQLite, the number of reader connections (one writer besides)",
+    },
+    Setting {
+        key: "database.connect_timeout",
+        env: "RELAIS_DATABASE_CONNECT_TIMEOUT",
+        flag: None,
+        default: Some("5s"),
+        secret: false,
+        help: "how long to wait for a database connection",
+    },
+    Setting {
+        key: "database.busy_timeout",
+        env: "RELAIS_DATABASE_BUSY_TIMEOUT",
+        flag: None,
+        default: Some("5s"),
+        secret: false,
+        help: "SQLite only: how long a statement waits for a lock held by another process",
+    },
+    Setting {
+        key: "redis.url",
+        env: "RELAIS_REDIS_URL",
+        flag: Some("redis-url"),
+        default: None,
+        secret: true,
+        help: "redis://… to share cache and limits between processes; unset: no Redis",
+    },
+    Setting {
+        key: "log.format",
+        env: "RELAIS_LOG_FORMAT",
+        flag: Some("log-format"),
+        default: Some("text"),
+        secret: false,
+        help: "text (human-readable) or json (one object per line)",
+    },
+    Setting {
+        key: "log.level",
+        env: "RELAIS_LOG_LEVEL",
+        flag: Some("log-level"),
+        default: Some("info"),
+        secret: false,
+        help: "tracing filter, e.g. info or relais_http=debug,info",
+    },
+    Setting {
+        key: "http.max_body",
+        env: "RELAIS_HTTP_MAX_BODY",
+        flag: None,
+        default: Some("2MiB"),
+        secret: false,
+        help: "largest request body accepted by JSON routes (uploads have their own limits)",
+    },
+    Setting {
+        key: "shutdown.grace",
+        env: "RELAIS_SHUTDOWN_GRACE",
+        flag: None,
+        default: Some("30s"),
+        secret: false,
+        help: "on SIGINT/SIGTERM, how long in-flight work may take to finish",
+    },
+];
+
+/// Environment variable naming the configuration file (also `--config`).
+pub const CONFIG_FILE_ENV: &str = "RELAIS_CONFIG";
+/// The configuration file read from the working directory when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "relais.toml";
+/// Environment variables with this prefix belong to the test suites, not to the server.
+pub const TEST_ENV_PREFIX: &str = "RELAIS_TEST_";
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// A configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "file {}", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Flag(name) => write!(f, "flag --{name}"),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A key nobody knows: usually a typo.
+    #[error("unknown setting `{key}` in {origin}; known settings: {known}")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Where it was found.
+        origin: Origin,
+        /// The list of valid keys.
+        known: String,
+    },
+    /// A `RELAIS_*` environment variable that is not a setting: usually a typo.
+    #[error("unknown environment variable {name}; known: {known}")]
+    UnknownEnv {
+        /// The variable.
+        name: String,
+        /// The valid variables.
+        known: String,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("invalid value for `{key}` from {origin}: {value}: {reason}")]
+    Invalid {
+        /// The setting's key.
+        key: &'static str,
+        /// Where the value came from.
+        origin: Origin,
+        /// The value, masked when secret.
+        value: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Which database relais runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// An embedded SQLite file.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// Reader connections (one writer connection besides).
+        readers: u32,
+        /// How long a statement waits for a lock.
+        busy_timeout: Duration,
+    },
+    /// A PostgreSQL server shared by any number of relais processes.
+    Postgres {
+        /// The connection URL (contains secrets: never log it).
+        url: String,
+        /// Pool size.
+        max_connections: u32,
+        /// How long to wait for a connection.
+        connect_timeout: Duration,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated, effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database backend and its settings.
+    pub database: DatabaseConfig,
+    /// Redis URL when configured (contains secrets: never log it).
+    pub redis_url: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter directive.
+    pub log_level: String,
+    /// Largest accepted request body for JSON routes, in bytes.
+    pub http_max_body: usize,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+    /// Effective raw values with their origins, for `relais config show`.
+    effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
+}
+
+impl Config {
+    /// The configuration with defaults only (data directory as given): what tests start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut loader = ConfigLoader::new();
+        loader.set(
+            "data_dir",
+            data_dir.into().to_string_lossy().into_owned(),
+            Origin::Default,
+        );
+        loader.load().expect("defaults are valid")
+    }
+
+    /// Renders the effective configuration as TOML-like lines, secrets masked, each with its origin.
+    pub fn show(&self) -> String {
+        let mut out = String::new();
+        for (setting, value) in &self.effective {
+            match value {
+                Some((raw, origin)) => {
+                    let shown = if setting.secret {
+                        mask_secret(raw)
+                    } else {
+                        raw.clone()
+                    };
+                    out.push_str(&format!("{} = {:?}  # {origin}\n", setting.key, shown));
+                }
+                None => out.push_str(&format!(
+                    "# {} is not set  ({})\n",
+                    setting.key, setting.env
+                )),
+            }
+        }
+        out
+    }
+
+    /// The effective value of `key` with secrets masked, if set.
+    pub fn shown_value(&self, key: &str) -> Option<String> {
+        self.effective
+            .iter()
+            .find(|(s, _)| s.key == key)
+            .and_then(|(s, v)| {
+                v.as_ref().map(|(raw, _)| {
+                    if s.secret {
+                        mask_secret(raw)
+                    } else {
+                        raw.clone()
+                    }
+                })
+            })
+    }
+
+    /// Overrides the database (tests use it to point a server at a fresh schema).
+    pub fn with_database(mut self, database: DatabaseConfig) -> Self {
+        self.database = database;
+        self
+    }
+
+    /// Overrides the Redis URL.
+    pub fn with_redis_url(mut self, url: Option<String>) -> Self {
+        self.redis_url = url;
+        self
+    }
+
+    /// Overrides the listen address.
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = listen;
+        self
+    }
+}
+
+/// Collects the layers, then parses them into a [`Config`].
+#[derive(Debug, Default)]
+pub struct ConfigLoader {
+    values: BTreeMap<&'static str, (String, Origin)>,
+    errors: Vec<ConfigError>,
+}
+
+impl ConfigLoader {
+    /// A loader holding the defaults.
+    pub fn new() -> Self {
+        let mut loader = Self::default();
+        for setting in SETTINGS {
+            if let Some(default) = setting.default {
+                loader
+                    .values
+                    .insert(setting.key, (default.to_owned(), Origin::Default));
+            }
+        }
+        loader
+    }
+
+    fn set(&mut self, key: &str, value: String, origin: Origin) {
+        match SETTINGS.iter().find(|s| s.key == key) {
+            Some(setting) => {
+                self.values.insert(setting.key, (value, origin));
+            }
+            None => self.errors.push(ConfigError::UnknownKey {
+                key: key.to_owned(),
+                origin,
+                known: known_keys(),
+            }),
+        }
+    }
+
+    /// Reads a TOML file. A missing file is an error only when `required` (named explicitly).
+    pub fn file(mut self, path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(self),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut flat = Vec::new();
+        flatten("", &table, &mut flat);
+        for (key, value) in flat {
+            let origin = Origin::File(path.to_owned());
+            match value {
+                Ok(value) => self.set(&key, value, origin),
+                Err(kind) => {
+                    let known = SETTINGS.iter().find(|s| s.key == key);
+                    match known {
+                        Some(setting) => self.errors.push(ConfigError::Invalid {
+                            key: setting.key,
+                            origin,
+                            value: kind.to_owned(),
+                            reason: "expected a string, number or boolean".into(),
+                        }),
+                        None => self.errors.push(ConfigError::UnknownKey {
+                            key,
+                            origin,
+                            known: known_keys(),
+                        }),
+                    }
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Applies `RELAIS_*` variables. Unknown `RELAIS_*` names are refused (a typo would otherwise
+    /// silently fall back to a default); `RELAIS_TEST_*` and `RELAIS_CONFIG` are not settings.
+    pub fn env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        for (name, value) in vars {
+            if !name.starts_with("RELAIS_")
+                || name.starts_with(TEST_ENV_PREFIX)
+                || name == CONFIG_FILE_ENV
+            {
+                continue;
+            }
+            match SETTINGS.iter().find(|s| s.env == name) {
+                Some(setting) => {
+                    self.values
+                        .insert(setting.key, (value, Origin::Env(setting.env)));
+                }
+                None => self.errors.push(ConfigError::UnknownEnv {
+                    name,
+                    known: SETTINGS
+                        .iter()
+                        .map(|s| s.env)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            }
+        }
+        self
+    }
+
+    /// Applies a command-line flag (name without dashes).
+    pub fn flag(mut self, flag: &str, value: Option<String>) -> Self {
+        if let Some(value) = value {
+            match SETTINGS.iter().find(|s| s.flag == Some(flag)) {
+                Some(setting) => {
+                    let flag = setting.flag.expect("matched on flag");
+                    self.values.insert(setting.key, (value, Origin::Flag(flag)));
+                }
+                None => self.errors.push(ConfigError::UnknownKey {
+                    key: format!("--{flag}"),
+                    origin: Origin::Default,
+                    known: known_keys(),
+                }),
+            }
+        }
+        self
+    }
+
+    /// Parses and validates every layer into a [`Config`]; the first problem is reported.
+    pub fn load(mut self) -> Result<Config, ConfigError> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.remove(0));
+        }
+        let v = Values(&self.values);
+        let listen: SocketAddr = v.parse("listen", |s| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| "not a socket address such as 127.0.0.1:8080".to_owned())
+        })?;
+        let data_dir: PathBuf = v.parse("data_dir", |s| {
+            if s.trim().is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        })?;
+        let max_connections: u32 =
+            v.parse("database.max_connections", |s| match s.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err("expected a whole number from 1 to 1000".into()),
+            })?;
+        let connect_timeout = v.parse("database.connect_timeout", parse_duration)?;
+        let busy_timeout = v.parse("database.busy_timeout", parse_duration)?;
+        let database = match v.get("database.url") {
+            None => DatabaseConfig::Sqlite {
+                path: data_dir.join("relais.db"),
+                readers: max_connections,
+                busy_timeout,
+            },
+            Some(_) => v.parse("database.url", |s| {
+                parse_database_url(s, max_connections, connect_timeout, busy_timeout)
+            })?,
+        };
+        let redis_url = match v.get("redis.url") {
+            None => None,
+            Some(_) => Some(v.parse("redis.url", |s| {
+                let url = url::Url::parse(s).map_err(|e| format!("not a URL ({e})"))?;
+                match url.scheme() {
+                    "redis" | "rediss" => Ok(s.to_owned()),
+                    other => Err(format!("unsupported scheme `{other}` (expected redis://)")),
+                }
+            })?),
+        };
+        let log_format = v.parse("log.format", |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected `text` or `json`".into()),
+        })?;
+        let log_level = v.parse("log.level", |s| {
+            if s.trim().is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(s.to_owned())
+            }
+        })?;
+        let http_max_body = v.parse("http.max_body", |s| {
+            let n = parse_size(s)?;
+            if n < 1024 {
+                Err("must be at least 1KiB".into())
+            } else {
+                Ok(n)
+            }
+        })?;
+        let shutdown_grace = v.parse("shutdown.grace", parse_duration)?;
+        let effective = SETTINGS
+            .iter()
+            .map(|s| (s, self.values.get(s.key).cloned()))
+            .collect();
+        Ok(Config {
+            listen,
+            data_dir,
+            database,
+            redis_url,
+            log_format,
+            log_level,
+            http_max_body,
+            shutdown_grace,
+            effective,
+        })
+    }
+}
+
+struct Values<'a>(&'a BTreeMap<&'static str, (String, Origin)>);
+
+impl Values<'_> {
+    fn get(&self, key: &str) -> Option<&(String, Origin)> {
+        self.0.get(key).filter(|(v, _)| !v.is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let setting = SETTINGS.iter().find(|s| s.key == key).expect("known key");
+        let (raw, origin) = self
+            .get(key)
+            .cloned()
+            .unwrap_or((String::new(), Origin::Default));
+        parse(raw.trim()).map_err(|reason| ConfigError::Invalid {
+            key: setting.key,
+            origin,
+            value: if setting.secret {
+                format!("{:?}", mask_secret(&raw))
+            } else {
+                format!("{raw:?}")
+            },
+            reason,
+        })
+    }
+}
+
+fn known_keys() -> String {
+    SETTINGS
+        .iter()
+        .map(|s| s.key)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut Vec<(String, Result<String, &'static str>)>,
+) {
+    for (k, value) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let scalar = match value {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            toml::Value::Table(t) => {
+                flatten(&key, t, out);
+                continue;
+            }
+            toml::Value::Array(_) => Err("an array"),
+            toml::Value::Datetime(_) => Err("a date"),
+        };
+        out.push((key, scalar));
+    }
+}
+
+fn parse_database_url(
+    s: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+    busy_timeout: Duration,
+) -> Result<DatabaseConfig, String> {
+    if let Some(path) = s
+        .strip_prefix("sqlite://")
+        .or_else(|| s.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(
+                "sqlite:// needs a file path, e.g. sqlite://./relais-data/relais.db".into(),
+            );
+        }
+        return Ok(DatabaseConfig::Sqlite {
+            path: PathBuf::from(path),
+            readers: max_connections,
+            busy_timeout,
+        });
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(DatabaseConfig::Postgres {
+            url: s.to_owned(),
+            max_connections,
+            connect_timeout,
+        }),
+        other => Err(format!(
+            "unsupported scheme `{other}` (expected postgres://… or sqlite://PATH)"
+        )),
+    }
+}
+
+/// Masks the password of a URL (`postgres://user:****@host/db`); other values are kept.
+pub fn mask_secret(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("****"));
+            url.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "****".to_owned(),
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h` (a bare number means seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a duration such as 250ms, 30s, 5m or 2h".to_owned())?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(d)
+}
+
+/// Parses `512`, `64KiB`, `2MiB`, `1GiB`, `10MB` (decimal units are 1000-based).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| "expected a size such as 512KiB or 2MiB".to_owned())?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| "size too large".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write_toml(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.path().join("relais.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!("relais-cfg-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_give_sqlite_in_data_dir() {
+        let config = ConfigLoader::new().load().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("./relais-data"));
+        assert!(matches!(
+            config.database,
+            DatabaseConfig::Sqlite { ref path, readers: 10, .. } if path == Path::new("./relais-data/relais.db")
+        ));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.http_max_body, 2 << 20);
+        assert_eq!(config.redis_url, None);
+    }
+
+    #[test]
+    fn precedence_is_default_file_env_flag() {
+        let (_dir, path) = write_toml(
+            "listen = \"127.0.0.1:1001\"\ndata_dir = \"/from-file\"\n[log]\nformat = \"json\"\n",
+        );
+        let config = ConfigLoader::new()
+            .file(&path, true)
+            .unwrap()
+            .env(env(&[
+                ("RELAIS_LISTEN", "127.0.0.1:1002"),
+                ("RELAIS_DATA_DIR", "/from-env"),
+            ]))
+            .flag("listen", Some("127.0.0.1:1003".into()))
+            .flag("data-dir", None)
+            .load()
+            .unwrap();
+        assert_eq!(config.listen.port(), 1003);
+        assert_eq!(config.data_dir, PathBuf::from("/from-env"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        let shown = config.show();
+        assert!(
+            shown.contains("listen = \"127.0.0.1:1003\"  # flag --listen"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("data_dir = \"/from-env\"  # environment variable RELAIS_DATA_DIR"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("log.format = \"json\"  # file {}", path.display())),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn errors_name_key_origin_and_reason() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("RELAIS_LISTEN", "nope")],
+                "invalid value for `listen` from environment variable RELAIS_LISTEN: \"nope\": not a socket address",
+            ),
+            (
+                &[("RELAIS_LOG_FORMAT", "xml")],
+                "`log.format` from environment variable RELAIS_LOG_FORMAT: \"xml\": expected `text` or `json`",
+            ),
+            (
+                &[("RELAIS_DATABASE_URL", "mysql://u:pw@h/db")],
+                "`database.url` from environment variable RELAIS_DATABASE_URL: \"mysql://u:****@h/db\": unsupported scheme `mysql`",
+            ),
+            (
+                &[("RELAIS_DATABASE_MAX_CONNECTIONS", "0")],
+                "expected a whole number from 1 to 1000",
+            ),
+            (
+                &[("RELAIS_SHUTDOWN_GRACE", "3 fortnights")],
+                "unknown duration unit `fortnights`",
+            ),
+            (&[("RELAIS_HTTP_MAX_BODY", "10")], "must be at least 1KiB"),
+            (
+                &[("RELAIS_REDIS_URL", "http://x")],
+                "unsupported scheme `http` (expected redis://)",
+            ),
+            (
+                &[("RELAIS_DATABSE_URL", "postgres://x")],
+                "unknown environment variable RELAIS_DATABSE_URL",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = ConfigLoader::new()
+                .env(env(vars))
+                .load()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{vars:?}: got {err}");
+        }
+    }
+
+    #[test]
+    fn file_errors_are_precise() {
+        let (_d, path) = write_toml("lisen = \"x\"\n");
+        let err = ConfigLoader::new()
+            .file(&path, true)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown setting `lisen`") && err.contains("relais.toml"),
+            "{err}"
+        );
+
+        let (_d, path) = write_toml("listen = [1, 2]\n");
+        let err = ConfigLoader::new()
+            .file(&path, true)
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`listen`") && err.contains("expected a string, number or boolean"),
+            "{err}"
+        );
+
+        let (_d, path) = write_toml("listen = \n");
+        let err = ConfigLoader::new()
+            .file(&path, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is not valid TOML") && err.contains("line 1"),
+            "{err}"
+        );
+
+        let missing = Path::new("/nonexistent/relais.toml");
+        assert!(ConfigLoader::new().file(missing, false).is_ok());
+        assert!(
+            ConfigLoader::new()
+                .file(missing, true)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+    }
+
+    #[test]
+    fn database_urls_select_the_backend() {
+        let load = |url: &str| {
+            ConfigLoader::new()
+                .env(env(&[("RELAIS_DATABASE_URL", url)]))
+                .load()
+                .unwrap()
+                .database
+        };
+        assert!(matches!(
+            load("postgres://postgres@127.0.0.1:5432/test"),
+            DatabaseConfig::Postgres {
+                max_connections: 10,
+                ..
+            }
+        ));
+        assert!(matches!(
+            load("postgresql://h/db"),
+            DatabaseConfig::Postgres { .. }
+        ));
+        assert!(
+            matches!(load("sqlite:///tmp/x.db"), DatabaseConfig::Sqlite { ref path, .. } if path == Path::new("/tmp/x.db"))
+        );
+        assert!(
+            matches!(load("sqlite://rel.db?mode=rwc"), DatabaseConfig::Sqlite { ref path, .. } if path == Path::new("rel.db"))
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_when_shown() {
+        let config = ConfigLoader::new()
+            .env(env(&[
+                (
+                    "RELAIS_DATABASE_URL",
+                    "postgres://app:hunter2@db:5432/relais",
+                ),
+                ("RELAIS_REDIS_URL", "redis://:s3cret@cache:6379/0"),
+            ]))
+            .load()
+            .unwrap();
+        let shown = config.show();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://app:****@db:5432/relais"),
+            "{shown}"
+        );
+        assert_eq!(
+            config.shown_value("redis.url").unwrap(),
+            "redis://:****@cache:6379/0"
+        );
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("s").is_err());
+        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert!(parse_size("1TiB").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+}

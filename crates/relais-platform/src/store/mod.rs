@@ -1,0 +1,236 @@
+//! Storage: one seam, two backends.
+//!
+//! The rest of relais talks to storage through role traits ([`SchemaStore`], [`HealthStore`],
+//! [`MetaStore`], and those later components add) combined in [`Store`]. [`sqlite`] and
+//! [`postgres`] implement every role; [`open`] picks one from the configuration. SQL text and
+//! driver types stay inside these modules (and inside app storage modules, which reach the pools
+//! through [`Store::db`]). The conformance suite in `tests/store_conformance.rs` runs the same
+//! tests against both backends.
+
+mod migrate;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
+use crate::config::DatabaseConfig;
+pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
+
+/// The platform's own schema, migrated before any app's.
+pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
+    component: "platform",
+    migrations: &[Migration {
+        version: 1,
+        name: "meta",
+        sqlite: include_str!("../../migrations/sqlite/0001_meta.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_meta.sql"),
+    }],
+};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Lower-case name, as used in metrics and health reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection pools, for storage modules (the platform's and the apps') only.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite: one writer connection (writes serialise without `SQLITE_BUSY`) and read-only readers.
+    Sqlite {
+        /// Single-connection pool for every write transaction.
+        write: SqlitePool,
+        /// Read-only connections; WAL lets them read while the writer writes.
+        read: SqlitePool,
+    },
+    /// PostgreSQL pool.
+    Postgres(PgPool),
+}
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        /// Backend name.
+        backend: &'static str,
+        /// Driver error.
+        source: sqlx::Error,
+    },
+    /// The data directory could not be prepared.
+    #[error("cannot create the database directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database was migrated by a newer relais.
+    #[error(
+        "the database schema of `{component}` is at version {database} but this relais knows only up \
+         to version {binary}: it was migrated by a newer relais; run that version (or newer) instead"
+    )]
+    SchemaTooNew {
+        /// Component whose schema is ahead.
+        component: String,
+        /// Version in the database.
+        database: u32,
+        /// Highest version this binary knows.
+        binary: u32,
+    },
+    /// The database holds the schema of a component this binary does not have.
+    #[error(
+        "the database holds schema `{component}` (version {database}) which this relais does not \
+         know: it was migrated by a newer relais; run that version (or newer) instead"
+    )]
+    UnknownComponent {
+        /// The unknown component.
+        component: String,
+        /// Its version in the database.
+        database: u32,
+    },
+    /// An applied migration differs from the binary's.
+    #[error(
+        "migration {component}/{version} ({name}) applied to the database differs from the one in \
+         this relais (checksum mismatch): the migration files were edited after release"
+    )]
+    ChecksumMismatch {
+        /// Component.
+        component: String,
+        /// Version.
+        version: u32,
+        /// Migration name.
+        name: String,
+    },
+    /// A migration set is malformed (a programming error caught at start).
+    #[error("invalid migration set `{component}`: {reason}")]
+    InvalidMigrationSet {
+        /// Component.
+        component: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An operation took too long.
+    #[error("database did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Occupancy of one connection pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PoolStats {
+    /// Pool name (`main`, or `write`/`read` on SQLite).
+    pub name: &'static str,
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Configured maximum.
+    pub max: u32,
+}
+
+/// The identity of a database shared by relais processes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Deployment {
+    /// Created once, on first migration.
+    pub id: String,
+    /// When the database was first migrated.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Applies and inspects versioned migrations.
+#[async_trait]
+pub trait SchemaStore: Send + Sync {
+    /// Applies every pending migration of `sets` atomically, under a lock shared by all
+    /// processes; refuses a database that is newer than `sets` or whose applied migrations differ.
+    async fn migrate(&self, sets: &[MigrationSet]) -> Result<MigrationReport, StoreError>;
+
+    /// Compares the database with `sets` without changing anything.
+    async fn schema_status(&self, sets: &[MigrationSet]) -> Result<SchemaStatus, StoreError>;
+}
+
+/// Liveness and pool occupancy.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Runs a trivial query; errors if the database does not answer within `timeout`.
+    async fn ping(&self, timeout: Duration) -> Result<(), StoreError>;
+
+    /// Occupancy of every pool.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// Waits for connections in use to be returned, then closes every pool (on SQLite, the last
+    /// close checkpoints the WAL into the database file).
+    async fn close(&self);
+}
+
+/// Deployment-wide facts stored in the database.
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// The deployment identity, created on first call and shared by every process.
+    async fn deployment(&self) -> Result<Deployment, StoreError>;
+}
+
+/// Every storage role, as one object.
+pub trait Store: SchemaStore + HealthStore + MetaStore {
+    /// The backend in use.
+    fn backend(&self) -> Backend;
+
+    /// The pools, for storage modules that add their own roles.
+    fn db(&self) -> &Db;
+}
+
+/// Opens the configured database (creating the SQLite file and its directory when needed).
+/// Does not migrate.
+pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match config {
+        DatabaseConfig::Sqlite {
+            path,
+            readers,
+            busy_timeout,
+        } => Ok(Arc::new(
+            sqlite::SqliteStore::open(path, *readers, *busy_timeout).await?,
+        )),
+        DatabaseConfig::Postgres {
+            url,
+            max_connections,
+            connect_timeout,
+        } => Ok(Arc::new(
+            postgres::PgStore::open(url, *max_connections, *connect_timeout).await?,
+        )),
+    }
+}
+
+fn deployment_from_rows(rows: Vec<(String, String)>) -> Result<Deployment, StoreError> {
+    let get = |key: &str| rows.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let corrupt =
+        |what: &str| StoreError::Database(sqlx::Error::Protocol(format!("relais_meta: {what}")));
+    let id = get("deployment_id").ok_or_else(|| corrupt("deployment_id missing"))?;
+    let created_at = get("created_at")
+        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+        .ok_or_else(|| corrupt("created_at missing or not RFC 3339"))?
+        .with_timezone(&Utc);
+    Ok(Deployment { id, created_at })
+}

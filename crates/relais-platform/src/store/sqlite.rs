@@ -1,0 +1,226 @@
+//! SQLite implementation of the storage roles.
+//!
+//! One writer connection serialises every write transaction inside the process (no `SQLITE_BUSY`
+//! between our own writers); read-only reader connections run beside it thanks to WAL. Pragmas:
+//! `journal_mode=WAL`, `synchronous=NORMAL` (durable across a process crash; the last
+//! transactions may be lost only on power loss), `foreign_keys=ON`, `busy_timeout` from config.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+
+use super::migrate::{self, Applied};
+use super::{
+    Backend, Db, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet, PoolStats,
+    SchemaStatus, SchemaStore, Store, StoreError,
+};
+
+pub(crate) struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+    /// The same pools, as handed to other storage modules.
+    db: Db,
+}
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS relais_schema_migrations (
+    component  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (component, version)
+) STRICT";
+
+impl SqliteStore {
+    pub(crate) async fn open(
+        path: &Path,
+        readers: u32,
+        busy_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let connect = |source| StoreError::Connect {
+            backend: "sqlite",
+            source,
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout)
+            .synchronous(SqliteSynchronous::Normal);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .map_err(connect)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(connect)?;
+        Ok(Self {
+            db: Db::Sqlite {
+                write: write.clone(),
+                read: read.clone(),
+            },
+            write,
+            read,
+        })
+    }
+
+    fn write(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    fn read(&self) -> &SqlitePool {
+        &self.read
+    }
+}
+
+async fn read_applied(
+    conn: &mut SqliteConnection,
+) -> Result<(Vec<Applied>, BTreeMap<String, DateTime<Utc>>), StoreError> {
+    let exists: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relais_schema_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if exists.is_none() {
+        return Ok((Vec::new(), BTreeMap::new()));
+    }
+    let rows = sqlx::query(
+        "SELECT component, version, checksum, applied_at FROM relais_schema_migrations ORDER BY component, version",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut applied = Vec::with_capacity(rows.len());
+    let mut latest = BTreeMap::new();
+    for row in rows {
+        let component: String = row.try_get("component")?;
+        let at: DateTime<Utc> = row.try_get("applied_at")?;
+        latest.insert(component.clone(), at);
+        applied.push(Applied {
+            component,
+            version: row.try_get::<i64, _>("version")? as u32,
+            checksum: row.try_get("checksum")?,
+        });
+    }
+    Ok((applied, latest))
+}
+
+#[async_trait]
+impl SchemaStore for SqliteStore {
+    async fn migrate(&self, sets: &[MigrationSet]) -> Result<MigrationReport, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock now, so two processes migrating one file serialise.
+        let mut tx = self.write().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+            .execute(&mut *tx)
+            .await?;
+        let (applied, _) = read_applied(&mut tx).await?;
+        let pending = migrate::plan(sets, &applied, Backend::Sqlite)?;
+        let mut report = MigrationReport::default();
+        for (component, m) in pending {
+            sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO relais_schema_migrations (component, version, name, checksum, applied_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(component)
+            .bind(i64::from(m.version))
+            .bind(m.name)
+            .bind(m.checksum(Backend::Sqlite))
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+            report
+                .applied
+                .push((component.to_owned(), m.version, m.name.to_owned()));
+        }
+        let (applied, at) = read_applied(&mut tx).await?;
+        tx.commit().await?;
+        report.status = migrate::status(sets, &applied, &at);
+        Ok(report)
+    }
+
+    async fn schema_status(&self, sets: &[MigrationSet]) -> Result<SchemaStatus, StoreError> {
+        let mut conn = self.read().acquire().await?;
+        let (applied, at) = read_applied(&mut conn).await?;
+        Ok(migrate::status(sets, &applied, &at))
+    }
+}
+
+#[async_trait]
+impl HealthStore for SqliteStore {
+    async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        let query = sqlx::query("SELECT 1").execute(self.read());
+        tokio::time::timeout(timeout, query)
+            .await
+            .map_err(|_| StoreError::Timeout(timeout))??;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [("write", self.write()), ("read", self.read())]
+            .into_iter()
+            .map(|(name, pool)| PoolStats {
+                name,
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.read().close().await;
+        self.write().close().await;
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn deployment(&self) -> Result<Deployment, StoreError> {
+        sqlx::query(
+            "INSERT INTO relais_meta (key, value) VALUES ('deployment_id', ?1), ('created_at', ?2)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(Utc::now().to_rfc3339())
+        .execute(self.write())
+        .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM relais_meta WHERE key IN ('deployment_id', 'created_at')",
+        )
+        .fetch_all(self.read())
+        .await?;
+        super::deployment_from_rows(rows)
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}

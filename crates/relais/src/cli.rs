@@ -1,0 +1,89 @@
+//! Command-line arguments. Flags are the last configuration layer (see
+//! `relais_platform::config`); they may appear before or after the subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use relais_platform::config::{
+    CONFIG_FILE_ENV, Config, ConfigError, ConfigLoader, DEFAULT_CONFIG_FILE,
+};
+
+/// relais: durable background work, cache, audit and imports for four business backends.
+#[derive(Debug, Parser)]
+#[command(name = "relais", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./relais.toml when present; also RELAIS_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [env: RELAIS_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory [env: RELAIS_DATA_DIR] [default: ./relais-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// postgres://… or sqlite://PATH [env: RELAIS_DATABASE_URL] [default: SQLite in the data dir].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// redis://… [env: RELAIS_REDIS_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// text or json [env: RELAIS_LOG_FORMAT] [default: text].
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or relais_http=debug,info [env: RELAIS_LOG_LEVEL] [default: info].
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (and, as they land, the workers) until SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending database migrations and print the schema status.
+    Migrate {
+        /// Only print the schema status; change nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Inspect the configuration.
+    Config {
+        /// What to inspect.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version and the schema versions this binary knows.
+    Version,
+}
+
+/// `relais config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked, each value with its origin.
+    Show,
+}
+
+impl Cli {
+    /// Loads defaults < file < environment < these flags.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        let env_file = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+        let (file, required) = match (&self.config, env_file) {
+            (Some(path), _) => (path.clone(), true),
+            (None, Some(path)) => (path, true),
+            (None, None) => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        ConfigLoader::new()
+            .file(&file, required)?
+            .env(std::env::vars())
+            .flag("listen", self.listen.clone())
+            .flag("data-dir", self.data_dir.clone())
+            .flag("database-url", self.database_url.clone())
+            .flag("redis-url", self.redis_url.clone())
+            .flag("log-format", self.log_format.clone())
+            .flag("log-level", self.log_level.clone())
+            .load()
+    }
+}

@@ -1,0 +1,163 @@
+//! The relais binary's library: the composition root that wires the platform, the HTTP layer and
+//! the apps together, plus the maintenance commands. `main.rs` only parses arguments.
+
+pub mod cli;
+pub mod logging;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use relais_http::Routes;
+use relais_platform::Platform;
+use relais_platform::config::Config;
+use relais_platform::store::{self, MigrationSet};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// Migration sets of the apps, in order. Apps register here as they land.
+const APP_MIGRATIONS: &[MigrationSet] = &[];
+
+/// Documented routes of the apps. Apps register here as they land.
+fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
+    Vec::new()
+}
+
+/// The text of `relais version`.
+pub fn version_text() -> String {
+    let mut out = format!("relais {}\n", relais_platform::VERSION);
+    for set in Platform::migration_sets(APP_MIGRATIONS) {
+        out.push_str(&format!("schema {} {}\n", set.component, set.latest()));
+    }
+    out
+}
+
+/// A built server, bound to its address, ready to run.
+pub struct Application {
+    platform: Platform,
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Opens and migrates storage, builds the router and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let (platform, report) = Platform::start(config, APP_MIGRATIONS).await?;
+        for (component, version, name) in &report.applied {
+            tracing::info!(component, version, name, "migration applied");
+        }
+        let routes = app_routes(&platform);
+        let (router, _doc) = relais_http::app(platform.clone(), routes);
+        let listener = match TcpListener::bind(listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                platform.store.close().await;
+                return Err(e).with_context(|| format!("cannot listen on {listen}"));
+            }
+        };
+        Ok(Self {
+            platform,
+            listener,
+            router,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The platform services this application runs on.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`relais_platform::shutdown::Shutdown::trigger`]), then
+    /// drains HTTP, runs the drain hooks and closes the database, each within the grace period.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            platform,
+            listener,
+            router,
+        } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            %addr,
+            backend = platform.store.backend().as_str(),
+            deployment_id = %platform.deployment.id,
+            instance_id = %platform.instance.id,
+            version = relais_platform::VERSION,
+            "relais listening"
+        );
+        tokio::spawn(trigger_on_signal(platform.shutdown.clone()));
+        let grace = platform.config.shutdown_grace;
+        let served = relais_http::serve(listener, router, platform.shutdown.clone(), grace).await;
+        platform.shutdown.drain(Instant::now() + grace).await;
+        platform.store.close().await;
+        tracing::info!("relais stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+async fn trigger_on_signal(shutdown: relais_platform::shutdown::Shutdown) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown requested"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+        () = shutdown.triggered() => {}
+    }
+    shutdown.trigger();
+}
+
+/// `relais migrate`: applies pending migrations (or, with `status_only`, only reports).
+pub async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
+    let db = store::open(&config.database).await?;
+    let sets = Platform::migration_sets(APP_MIGRATIONS);
+    let result = async {
+        if status_only {
+            let status = db.schema_status(&sets).await?;
+            print_status(&status);
+            return Ok::<_, anyhow::Error>(());
+        }
+        let report = db.migrate(&sets).await?;
+        if report.applied.is_empty() {
+            println!("nothing to apply: the schema is current");
+        }
+        for (component, version, name) in &report.applied {
+            println!("applied {component} {version} ({name})");
+        }
+        print_status(&report.status);
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+fn print_status(status: &store::SchemaStatus) {
+    for c in &status.components {
+        let state = match c.database.cmp(&c.binary) {
+            std::cmp::Ordering::Equal => "current",
+            std::cmp::Ordering::Less => "pending",
+            std::cmp::Ordering::Greater => "newer than this relais",
+        };
+        println!(
+            "{:<12} database {:>3}  binary {:>3}  {state}",
+            c.component, c.database, c.binary
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! `relais`: the command-line entry point. Parses arguments, loads the configuration, and hands
+//! over to [`relais::Application`] or a maintenance command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use relais::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Version = cli.command {
+        print!("{}", relais::version_text());
+        return ExitCode::SUCCESS;
+    }
+    let config = match cli.load_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("relais: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Config {
+        command: ConfigCommand::Show,
+    } = cli.command
+    {
+        print!("{}", config.show());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = relais::logging::init(&config) {
+        eprintln!("relais: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("relais: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => relais::Application::build(config).await?.run().await,
+            Command::Migrate { status } => relais::migrate(config, status).await,
+            Command::Version | Command::Config { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format_args!("{e:#}"), "relais stopped on an error");
+            eprintln!("relais: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
