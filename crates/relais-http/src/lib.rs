@@ -55,6 +55,7 @@ fn platform_routes() -> Routes<AppState> {
 /// fallbacks and middleware. Returns the router and the OpenAPI document it serves.
 pub fn app(platform: Platform, apps: Vec<Routes<()>>) -> (Router, OpenApi) {
     let max_body = platform.config.http_max_body;
+    metrics::handle();
     let (platform_router, platform_doc) = platform_routes().split();
     let mut doc = docs::base();
     doc.merge(platform_doc);
