@@ -15,9 +15,7 @@ pub mod extract;
 mod health;
 pub mod metrics;
 pub mod middleware;
-
-use std::net::SocketAddr;
-use std::time::Duration;
+mod serve;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,7 +23,6 @@ use axum::http::{Method, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use relais_platform::Platform;
-use relais_platform::shutdown::Shutdown;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::routes;
@@ -110,35 +107,4 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
-/// Serves `router` on `listener` until `shutdown` triggers, then stops accepting and lets
-/// in-flight requests finish for at most `grace`; connections still open then are closed.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: Shutdown,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.triggered().await });
-    let mut server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        result = &mut server => return result.map_err(std::io::Error::other)?,
-        () = shutdown.triggered() => {}
-    }
-    tracing::info!(
-        grace_seconds = grace.as_secs_f64(),
-        "shutting down: draining HTTP requests"
-    );
-    match tokio::time::timeout(grace, &mut server).await {
-        Ok(result) => result.map_err(std::io::Error::other)?,
-        Err(_) => {
-            tracing::warn!("HTTP drain exceeded the grace period; closing remaining connections");
-            server.abort();
-            Ok(())
-        }
-    }
-}
+pub use serve::serve;

@@ -42,9 +42,18 @@ const BROKEN: Migration = Migration {
     sqlite: "CREATE TABLE conformance_ok (id INTEGER); THIS IS NOT SQL;",
     postgres: "CREATE TABLE conformance_ok (id BIGINT); THIS IS NOT SQL;",
 };
-const APP_V1: MigrationSet = MigrationSet { component: "conformance", migrations: &[V1] };
-const APP_V2: MigrationSet = MigrationSet { component: "conformance", migrations: &[V1, V2] };
-const APP_BROKEN: MigrationSet = MigrationSet { component: "conformance", migrations: &[V1, BROKEN] };
+const APP_V1: MigrationSet = MigrationSet {
+    component: "conformance",
+    migrations: &[V1],
+};
+const APP_V2: MigrationSet = MigrationSet {
+    component: "conformance",
+    migrations: &[V1, V2],
+};
+const APP_BROKEN: MigrationSet = MigrationSet {
+    component: "conformance",
+    migrations: &[V1, BROKEN],
+};
 
 fn sets(app: MigrationSet) -> Vec<MigrationSet> {
     vec![PLATFORM_MIGRATIONS, app]
@@ -57,22 +66,41 @@ async fn open(ctx: &Ctx) -> std::sync::Arc<dyn store::Store> {
 async fn migrations_apply_once_and_report_status(ctx: Ctx) {
     let db = open(&ctx).await;
     let report = db.migrate(&sets(APP_V1)).await.unwrap();
-    let applied: Vec<_> = report.applied.iter().map(|(c, v, n)| (c.as_str(), *v, n.as_str())).collect();
-    assert_eq!(applied, vec![("platform", 1, "meta"), ("conformance", 1, "widgets")]);
+    let applied: Vec<_> = report
+        .applied
+        .iter()
+        .map(|(c, v, n)| (c.as_str(), *v, n.as_str()))
+        .collect();
+    assert_eq!(
+        applied,
+        vec![("platform", 1, "meta"), ("conformance", 1, "widgets")]
+    );
     assert!(report.status.is_current(), "{:?}", report.status);
     let again = db.migrate(&sets(APP_V1)).await.unwrap();
-    assert!(again.applied.is_empty(), "second run applies nothing: {:?}", again.applied);
+    assert!(
+        again.applied.is_empty(),
+        "second run applies nothing: {:?}",
+        again.applied
+    );
     let status = db.schema_status(&sets(APP_V1)).await.unwrap();
     assert_eq!(status, again.status);
     assert!(status.components.iter().all(|c| c.applied_at.is_some()));
-    exec(&ctx, "INSERT INTO conformance_widgets (id, name) VALUES (1, 'a')").await;
+    exec(
+        &ctx,
+        "INSERT INTO conformance_widgets (id, name) VALUES (1, 'a')",
+    )
+    .await;
     db.close().await;
 }
 
 async fn status_of_a_fresh_database_is_pending(ctx: Ctx) {
     let db = open(&ctx).await;
     let status = db.schema_status(&sets(APP_V2)).await.unwrap();
-    let versions: Vec<_> = status.components.iter().map(|c| (c.component.as_str(), c.database, c.binary)).collect();
+    let versions: Vec<_> = status
+        .components
+        .iter()
+        .map(|c| (c.component.as_str(), c.database, c.binary))
+        .collect();
     assert_eq!(versions, vec![("platform", 0, 1), ("conformance", 0, 2)]);
     assert!(!status.is_current());
     db.close().await;
@@ -81,11 +109,23 @@ async fn status_of_a_fresh_database_is_pending(ctx: Ctx) {
 async fn later_versions_apply_incrementally(ctx: Ctx) {
     let db = open(&ctx).await;
     db.migrate(&sets(APP_V1)).await.unwrap();
-    exec(&ctx, "INSERT INTO conformance_widgets (id, name) VALUES (7, 'kept')").await;
+    exec(
+        &ctx,
+        "INSERT INTO conformance_widgets (id, name) VALUES (7, 'kept')",
+    )
+    .await;
     let report = db.migrate(&sets(APP_V2)).await.unwrap();
-    let applied: Vec<_> = report.applied.iter().map(|(c, v, _)| (c.as_str(), *v)).collect();
+    let applied: Vec<_> = report
+        .applied
+        .iter()
+        .map(|(c, v, _)| (c.as_str(), *v))
+        .collect();
     assert_eq!(applied, vec![("conformance", 2)]);
-    exec(&ctx, "INSERT INTO conformance_parts (id, widget_id) VALUES (1, 7)").await;
+    exec(
+        &ctx,
+        "INSERT INTO conformance_parts (id, widget_id) VALUES (1, 7)",
+    )
+    .await;
     db.close().await;
 }
 
@@ -93,9 +133,22 @@ async fn newer_database_is_refused(ctx: Ctx) {
     let db = open(&ctx).await;
     db.migrate(&sets(APP_V2)).await.unwrap();
     let err = db.migrate(&sets(APP_V1)).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 2, binary: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                database: 2,
+                binary: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let message = err.to_string();
-    assert!(message.contains("`conformance` is at version 2") && message.contains("newer relais"), "{message}");
+    assert!(
+        message.contains("`conformance` is at version 2") && message.contains("newer relais"),
+        "{message}"
+    );
     // The status seen by the older binary shows the gap without failing.
     let status = db.schema_status(&sets(APP_V1)).await.unwrap();
     assert!(!status.is_current());
@@ -118,10 +171,17 @@ async fn edited_migration_is_refused(ctx: Ctx) {
     db.migrate(&sets(APP_V1)).await.unwrap();
     const EDITED: MigrationSet = MigrationSet {
         component: "conformance",
-        migrations: &[Migration { sqlite: "CREATE TABLE other (x)", postgres: "CREATE TABLE other (x int)", ..V1 }],
+        migrations: &[Migration {
+            sqlite: "CREATE TABLE other (x)",
+            postgres: "CREATE TABLE other (x int)",
+            ..V1
+        }],
     };
     let err = db.migrate(&sets(EDITED)).await.unwrap_err();
-    assert!(matches!(err, StoreError::ChecksumMismatch { version: 1, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::ChecksumMismatch { version: 1, .. }),
+        "{err}"
+    );
     db.close().await;
 }
 
@@ -131,9 +191,16 @@ async fn failed_migration_leaves_nothing_behind(ctx: Ctx) {
     assert!(matches!(err, StoreError::Database(_)), "{err}");
     // One transaction: neither the platform schema, nor conformance v1, nor v2's first statement stayed.
     let status = db.schema_status(&sets(APP_BROKEN)).await.unwrap();
-    assert!(status.components.iter().all(|c| c.database == 0), "{status:?}");
+    assert!(
+        status.components.iter().all(|c| c.database == 0),
+        "{status:?}"
+    );
     let report = db.migrate(&sets(APP_V2)).await.unwrap();
-    assert_eq!(report.applied.len(), 3, "everything applies once the set is fixed");
+    assert_eq!(
+        report.applied.len(),
+        3,
+        "everything applies once the set is fixed"
+    );
     db.close().await;
 }
 
@@ -143,7 +210,11 @@ async fn concurrent_migrations_apply_once(ctx: Ctx) {
     let all = sets(APP_V2);
     let (ra, rb) = tokio::join!(a.migrate(&all), b.migrate(&all));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
-    assert_eq!(ra.applied.len() + rb.applied.len(), 3, "each migration applied exactly once");
+    assert_eq!(
+        ra.applied.len() + rb.applied.len(),
+        3,
+        "each migration applied exactly once"
+    );
     assert!(ra.status.is_current() && rb.status.is_current());
     a.close().await;
     b.close().await;
@@ -172,7 +243,10 @@ async fn foreign_keys_are_enforced(ctx: Ctx) {
         store::Db::Postgres(pool) => sqlx::query(insert).execute(pool).await.map(|_| ()),
     };
     let err = result.expect_err("a part referencing no widget is refused");
-    assert!(err.to_string().to_lowercase().contains("foreign key"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("foreign key"),
+        "{err}"
+    );
     db.close().await;
 }
 
@@ -184,17 +258,28 @@ async fn ping_and_pool_stats(ctx: Ctx) {
         TestBackend::Sqlite => vec![("write", 1), ("read", 4)],
         TestBackend::Postgres => vec![("main", 5)],
     };
-    assert_eq!(stats.iter().map(|s| (s.name, s.max)).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        stats.iter().map(|s| (s.name, s.max)).collect::<Vec<_>>(),
+        expected
+    );
     assert!(stats.iter().all(|s| s.idle <= s.size && s.size <= s.max));
     db.close().await;
-    assert!(db.ping(Duration::from_secs(1)).await.is_err(), "a closed store does not answer");
+    assert!(
+        db.ping(Duration::from_secs(1)).await.is_err(),
+        "a closed store does not answer"
+    );
 }
 
 async fn closing_checkpoints_the_wal(ctx: Ctx) {
     let db = open(&ctx).await;
     db.migrate(&sets(APP_V1)).await.unwrap();
-    let store::Db::Sqlite { write, .. } = db.db() else { panic!("sqlite store") };
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(write).await.unwrap();
+    let store::Db::Sqlite { write, .. } = db.db() else {
+        panic!("sqlite store")
+    };
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(write)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
     let wal = ctx.dir.join("relais.db-wal");
     assert!(wal.exists(), "WAL in use while open");

@@ -68,7 +68,12 @@ pub struct Case {
 impl Case {
     /// A case run on both backends.
     pub fn new(name: &'static str, run: CaseFn) -> Self {
-        Self { name, run, backends: &[TestBackend::Sqlite, TestBackend::Postgres], needs_redis: false }
+        Self {
+            name,
+            run,
+            backends: &[TestBackend::Sqlite, TestBackend::Postgres],
+            needs_redis: false,
+        }
     }
 
     /// Runs the case on SQLite only (for what only exists there, e.g. the file on disk).
@@ -90,10 +95,11 @@ impl Case {
     }
 }
 
-/// Declares the `main` of a suite: `suite!(case_a, case_b => sqlite_only, case_c => needs_redis)`.
+/// Declares the `main` of a suite:
+/// `suite!(case_a, case_b => sqlite_only, case_c => postgres_only needs_redis)`.
 #[macro_export]
 macro_rules! suite {
-    ($($case:ident $(=> $($modifier:ident),+)?),* $(,)?) => {
+    ($($case:ident $(=> $($modifier:ident)+)?),* $(,)?) => {
         fn main() -> std::process::ExitCode {
             $crate::run(vec![
                 $($crate::Case::new(stringify!($case), |ctx| Box::pin($case(ctx))) $($(.$modifier())+)?,)*
@@ -113,8 +119,8 @@ fn services() -> &'static Services {
     SERVICES.get_or_init(|| {
         let pg_url = std::env::var("RELAIS_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let redis_url =
-            std::env::var("RELAIS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis_url = std::env::var("RELAIS_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let required = std::env::var("RELAIS_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
         let rt = runtime();
         let postgres = rt.block_on(async {
@@ -140,7 +146,11 @@ fn services() -> &'static Services {
                 Err(_) => Err(format!("Redis at {redis_url}: no answer within 3s")),
             }
         });
-        Services { postgres, redis, required }
+        Services {
+            postgres,
+            redis,
+            required,
+        }
     })
 }
 
@@ -216,7 +226,11 @@ fn run_case(backend: TestBackend, needs_redis: bool, run: CaseFn) -> Result<(), 
         TestBackend::Sqlite => {
             let path = dir.join("relais.db");
             let url = format!("sqlite://{}", path.display());
-            let config = DatabaseConfig::Sqlite { path, readers: 4, busy_timeout: Duration::from_secs(5) };
+            let config = DatabaseConfig::Sqlite {
+                path,
+                readers: 4,
+                busy_timeout: Duration::from_secs(5),
+            };
             (config, url, None)
         }
         TestBackend::Postgres => {
@@ -237,12 +251,19 @@ fn run_case(backend: TestBackend, needs_redis: bool, run: CaseFn) -> Result<(), 
         database,
         database_url,
         dir: dir.clone(),
-        redis_url: if needs_redis { services.redis.clone().ok() } else { None },
+        redis_url: if needs_redis {
+            services.redis.clone().ok()
+        } else {
+            None
+        },
         key_prefix: format!("relais_test:{}:", uuid::Uuid::now_v7().simple()),
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(run(ctx))));
     if let Some((admin, schema)) = schema {
-        let _ = rt.block_on(pg_exec(&admin, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")));
+        let _ = rt.block_on(pg_exec(
+            &admin,
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ));
     }
     rt.shutdown_timeout(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
@@ -265,7 +286,9 @@ pub fn schema_url(admin_url: &str, schema: &str) -> String {
 /// Runs one statement on the test PostgreSQL server (for setup that the code under test must
 /// not do itself, such as creating a schema or simulating another binary's migrations).
 pub async fn pg_exec(url: &str, statement: &str) -> Result<(), Failed> {
-    let mut conn = sqlx::PgConnection::connect(url).await.map_err(|e| Failed::from(e.to_string()))?;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
         .execute(&mut conn)
         .await
@@ -277,7 +300,9 @@ pub async fn pg_exec(url: &str, statement: &str) -> Result<(), Failed> {
 /// Runs one statement on a SQLite file (same purpose as [`pg_exec`]).
 pub async fn sqlite_exec(path: &Path, statement: &str) -> Result<(), Failed> {
     let url = format!("sqlite://{}", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.map_err(|e| Failed::from(e.to_string()))?;
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .map_err(|e| Failed::from(e.to_string()))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
         .execute(&mut conn)
         .await
@@ -293,6 +318,9 @@ pub async fn exec(ctx: &Ctx, statement: &str) {
         DatabaseConfig::Postgres { url, .. } => pg_exec(url, statement).await,
     };
     if let Err(e) = result {
-        panic!("test setup statement failed: {statement}: {}", e.message().unwrap_or("?"));
+        panic!(
+            "test setup statement failed: {statement}: {}",
+            e.message().unwrap_or("?")
+        );
     }
 }
