@@ -139,7 +139,25 @@ fn config(ctx: &Ctx) -> Config {
     Config::for_data_dir(&ctx.dir).with_database(ctx.database.clone())
 }
 
+/// The `panics` route panics on purpose; keep that one panic out of the test output.
+fn quiet_expected_panic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let expected = info
+                .payload()
+                .downcast_ref::<&str>()
+                .is_some_and(|m| m.contains("boom with secret"));
+            if !expected {
+                default(info);
+            }
+        }));
+    });
+}
+
 async fn start(config: Config) -> TestApp {
+    quiet_expected_panic();
     let (platform, _) = Platform::start(config, &[]).await.expect("platform starts");
     let gate = Gate::default();
     let (router, doc) = relais_http::app(platform.clone(), vec![test_routes(gate.clone())]);

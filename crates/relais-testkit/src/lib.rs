@@ -172,15 +172,15 @@ pub fn run(cases: Vec<Case>) -> std::process::ExitCode {
     for case in cases {
         for &backend in case.backends {
             let mut missing = Vec::new();
-            if backend == TestBackend::Postgres {
-                if let Err(e) = &services.postgres {
-                    missing.push(e.clone());
-                }
+            if backend == TestBackend::Postgres
+                && let Err(e) = &services.postgres
+            {
+                missing.push(e.clone());
             }
-            if case.needs_redis {
-                if let Err(e) = &services.redis {
-                    missing.push(e.clone());
-                }
+            if case.needs_redis
+                && let Err(e) = &services.redis
+            {
+                missing.push(e.clone());
             }
             let name = format!("{}::{}", backend.name(), case.name);
             let run = case.run;

@@ -1,1 +1,445 @@
-fn main() {}
+//! Black-box tests: the real `relais` binary, spawned per test, on SQLite and PostgreSQL.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use relais_testkit::{Ctx, TestBackend, exec, suite};
+use serde_json::Value;
+
+suite!(
+    serve_is_ready_then_stops_cleanly_on_sigterm,
+    bad_requests_over_tcp_never_break_the_server,
+    two_processes_share_one_database,
+    newer_database_is_refused_at_start,
+    migrate_applies_and_reports,
+    no_configuration_means_sqlite_in_the_data_dir => sqlite_only,
+    configuration_layers_and_errors => sqlite_only,
+);
+
+const BIN: &str = env!("CARGO_BIN_EXE_relais");
+
+/// `relais` with a clean environment (no inherited `RELAIS_*`), run in the test's directory.
+fn relais(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("RELAIS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.current_dir(&ctx.dir).stdin(Stdio::null());
+    cmd
+}
+
+/// `relais` on the test's database.
+fn relais_db(ctx: &Ctx) -> Command {
+    let mut cmd = relais(ctx);
+    cmd.env("RELAIS_DATABASE_URL", &ctx.database_url);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("relais runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(ctx: &Ctx, name: &str, cmd: Command) -> Server {
+        let addr = free_addr();
+        let log = ctx.dir.join(format!("{name}.log"));
+        let mut cmd = cmd;
+        cmd.arg("serve")
+            .env("RELAIS_LISTEN", addr.to_string())
+            .env("RELAIS_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = cmd.spawn().expect("spawn relais serve");
+        Server { child, addr, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Polls readiness (the binary needs a moment to start); panics with the log if it never is.
+    async fn ready(&mut self) -> Value {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("relais exited with {status}: {}", self.log_text());
+            }
+            if let Ok(r) = client.get(self.url("/api/health/ready")).send().await
+                && r.status() == 200
+            {
+                return r.json().await.unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in 30 s: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns whether it exited successfully.
+    fn terminate(&mut self) -> bool {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit 30 s after SIGTERM: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes and returns the status line of the answer.
+fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = text(&answer);
+    answer.lines().next().unwrap_or_default().to_owned() + "\n" + &answer
+}
+
+async fn serve_is_ready_then_stops_cleanly_on_sigterm(ctx: Ctx) {
+    let mut server = Server::start(&ctx, "serve", relais_db(&ctx));
+    let ready = server.ready().await;
+    assert_eq!(ready["status"], "ready");
+    let backend = if ctx.backend == TestBackend::Sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(ready["checks"]["database"]["details"]["backend"], backend);
+    assert!(
+        server.terminate(),
+        "clean exit on SIGTERM: {}",
+        server.log_text()
+    );
+    let log = server.log_text();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    for expected in [
+        "relais listening",
+        "shutdown requested",
+        "draining HTTP connections",
+        "relais stopped",
+    ] {
+        assert!(
+            messages.contains(&expected),
+            "{expected} missing from {messages:?}"
+        );
+    }
+    if ctx.backend == TestBackend::Sqlite {
+        let wal = ctx.dir.join("relais.db-wal");
+        assert_eq!(
+            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+            0,
+            "database closed cleanly"
+        );
+    }
+}
+
+async fn bad_requests_over_tcp_never_break_the_server(ctx: Ctx) {
+    let mut server = Server::start(&ctx, "bad", relais_db(&ctx));
+    server.ready().await;
+    let addr = server.addr;
+    // A 100 MB body is refused from its declared length, before it is sent.
+    let answer = raw_http(addr, b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{\"a\":");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    let client = reqwest::Client::new();
+    let cases = [
+        (reqwest::Method::GET, "/api/nope", 404, "route_not_found"),
+        (
+            reqwest::Method::POST,
+            "/api/health/ready",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/metrics",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/docs/missing.css",
+            404,
+            "route_not_found",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let response = client
+            .request(method.clone(), server.url(path))
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code);
+    }
+    // Streaming 100 MB at a route that does not read bodies: answered, connection survives or
+    // closes, and the server keeps serving.
+    let chunks =
+        futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1 << 20])));
+    let streamed = client
+        .post(server.url("/api/health"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    if let Ok(response) = streamed {
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let health = client.get(server.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "still serving");
+    assert!(server.terminate());
+}
+
+async fn two_processes_share_one_database(ctx: Ctx) {
+    // Started together: both migrate under the shared lock, one applies, both serve.
+    let mut a = Server::start(&ctx, "a", relais_db(&ctx));
+    let mut b = Server::start(&ctx, "b", relais_db(&ctx));
+    a.ready().await;
+    b.ready().await;
+    let (ha, hb) = (
+        a.get_json("/api/health").await,
+        b.get_json("/api/health").await,
+    );
+    assert_eq!(ha["deployment_id"], hb["deployment_id"], "one deployment");
+    assert_ne!(ha["instance_id"], hb["instance_id"], "two instances");
+    assert!(a.terminate() && b.terminate());
+}
+
+async fn newer_database_is_refused_at_start(ctx: Ctx) {
+    let migrated = run(relais_db(&ctx).arg("migrate"));
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    exec(
+        &ctx,
+        "INSERT INTO relais_schema_migrations (component, version, name, checksum, applied_at)
+                VALUES ('platform', 2, 'future', 'x', '2030-01-01T00:00:00Z')",
+    )
+    .await;
+    for args in [&["serve", "--listen", "127.0.0.1:0"][..], &["migrate"][..]] {
+        let out = run(relais_db(&ctx).args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("`platform` is at version 2") && stderr.contains("newer relais"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let status = run(relais_db(&ctx).args(["migrate", "--status"]));
+    assert!(status.status.success());
+    assert!(
+        text(&status.stdout).contains("newer than this relais"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+async fn migrate_applies_and_reports(ctx: Ctx) {
+    let status = run(relais_db(&ctx).args(["migrate", "--status"]));
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        text(&status.stdout).contains("database   0  binary   1  pending"),
+        "{}",
+        text(&status.stdout)
+    );
+    let first = run(relais_db(&ctx).arg("migrate"));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("applied platform 1 (meta)"),
+        "{}",
+        text(&first.stdout)
+    );
+    let second = run(relais_db(&ctx).arg("migrate"));
+    assert!(
+        text(&second.stdout).contains("nothing to apply"),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(text(&second.stdout).contains("binary   1  current"));
+}
+
+async fn no_configuration_means_sqlite_in_the_data_dir(ctx: Ctx) {
+    let mut server = Server::start(&ctx, "fresh", relais(&ctx));
+    let ready = server.ready().await;
+    assert_eq!(ready["checks"]["database"]["details"]["backend"], "sqlite");
+    assert!(
+        ctx.dir.join("relais-data/relais.db").is_file(),
+        "database created under ./relais-data"
+    );
+    assert!(server.terminate());
+}
+
+async fn configuration_layers_and_errors(ctx: Ctx) {
+    let version = run(relais(&ctx).arg("version"));
+    assert_eq!(
+        text(&version.stdout),
+        format!("relais {}\nschema platform 1\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    std::fs::write(
+        ctx.dir.join("relais.toml"),
+        "listen = \"127.0.0.1:7001\"\ndata_dir = \"from-file\"\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let show = |cmd: &mut Command| text(&run(cmd).stdout);
+    let shown = show(relais(&ctx).args(["config", "show"]));
+    assert!(
+        shown.contains("listen = \"127.0.0.1:7001\"  # file relais.toml"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("log.format = \"json\"  # file relais.toml"),
+        "{shown}"
+    );
+    let shown = show(
+        relais(&ctx)
+            .args(["config", "show"])
+            .env("RELAIS_LISTEN", "127.0.0.1:7002"),
+    );
+    assert!(
+        shown.contains("listen = \"127.0.0.1:7002\"  # environment variable RELAIS_LISTEN"),
+        "{shown}"
+    );
+    assert!(shown.contains("data_dir = \"from-file\""), "{shown}");
+    let shown = show(
+        relais(&ctx)
+            .args(["config", "show", "--listen", "127.0.0.1:7003"])
+            .env("RELAIS_LISTEN", "127.0.0.1:7002"),
+    );
+    assert!(
+        shown.contains("listen = \"127.0.0.1:7003\"  # flag --listen"),
+        "{shown}"
+    );
+    let shown = show(
+        relais(&ctx)
+            .args(["config", "show"])
+            .env("RELAIS_DATABASE_URL", "postgres://app:hunter2@db/relais"),
+    );
+    assert!(
+        shown.contains("postgres://app:****@db/relais") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 4] = [
+        (
+            &["serve"],
+            &[("RELAIS_LISTEN", "nope")],
+            &["`listen`", "RELAIS_LISTEN", "not a socket address"],
+        ),
+        (
+            &["serve", "--log-format", "xml"],
+            &[],
+            &[
+                "`log.format`",
+                "flag --log-format",
+                "expected `text` or `json`",
+            ],
+        ),
+        (
+            &["config", "show", "--config", "missing.toml"],
+            &[],
+            &["cannot read configuration file missing.toml"],
+        ),
+        (
+            &["serve"],
+            &[("RELAIS_DATABASE_URL", "mysql://root:pw@h/db")],
+            &["unsupported scheme `mysql`", "root:****@h"],
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let out = run(relais(&ctx).args(args).envs(env.iter().copied()));
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let stderr = text(&out.stderr);
+        for e in expected {
+            assert!(stderr.contains(e), "{args:?}: expected {e} in {stderr}");
+        }
+        assert!(!stderr.contains(":pw@"), "secret leaked: {stderr}");
+    }
+    std::fs::write(ctx.dir.join("relais.toml"), "lisen = 1\n").unwrap();
+    let out = run(relais(&ctx).args(["config", "show"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown setting `lisen` in file relais.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -59,18 +59,30 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(busy_timeout)
             .synchronous(SqliteSynchronous::Normal);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal),
-            )
-            .await
-            .map_err(connect)?;
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        // Switching a new file to WAL needs a moment of exclusive access, and SQLite answers
+        // SQLITE_BUSY at once (without its busy handler) when another process opens the same
+        // file at that moment: retry within the busy timeout.
+        let started = std::time::Instant::now();
+        let write = loop {
+            let attempt = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(write_options.clone())
+                .await;
+            match attempt {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && started.elapsed() < busy_timeout => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(connect(e)),
+            }
+        };
         let read = SqlitePoolOptions::new()
             .max_connections(readers)
             .connect_with(base.read_only(true))
@@ -93,6 +105,11 @@ impl SqliteStore {
     fn read(&self) -> &SqlitePool {
         &self.read
     }
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and its extended codes (5 + 256·n).
+    matches!(e, sqlx::Error::Database(db) if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5))
 }
 
 async fn read_applied(
