@@ -8,7 +8,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`) and `RELAIS_TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`). When one does not answer, its cases are reported as ignored and the
 //! suite says so on its first line; with `RELAIS_TEST_REQUIRE_SERVICES=1` (as CI sets) they fail
-//! instead.
+//! instead. Cases marked `needs_browser` need headless Chromium in the same way.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -51,6 +51,8 @@ pub struct Ctx {
     pub dir: PathBuf,
     /// Redis, when the case asked for it.
     pub redis_url: Option<String>,
+    /// A headless browser executable, when the case asked for one.
+    pub browser: Option<PathBuf>,
     /// A key prefix private to this run, for Redis keys.
     pub key_prefix: String,
 }
@@ -63,6 +65,7 @@ pub struct Case {
     run: CaseFn,
     backends: &'static [TestBackend],
     needs_redis: bool,
+    needs_browser: bool,
 }
 
 impl Case {
@@ -73,6 +76,7 @@ impl Case {
             run,
             backends: &[TestBackend::Sqlite, TestBackend::Postgres],
             needs_redis: false,
+            needs_browser: false,
         }
     }
 
@@ -93,6 +97,12 @@ impl Case {
         self.needs_redis = true;
         self
     }
+
+    /// The case needs headless Chromium (`RELAIS_TEST_CHROMIUM`, default `chromium` on the PATH).
+    pub fn needs_browser(mut self) -> Self {
+        self.needs_browser = true;
+        self
+    }
 }
 
 /// Declares the `main` of a suite:
@@ -111,7 +121,27 @@ macro_rules! suite {
 struct Services {
     postgres: Result<String, String>,
     redis: Result<String, String>,
+    browser: Result<PathBuf, String>,
     required: bool,
+}
+
+fn find_browser() -> Result<PathBuf, String> {
+    let name = std::env::var("RELAIS_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let candidates: Vec<PathBuf> = if name.contains('/') {
+        vec![PathBuf::from(&name)]
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .map(|dir| dir.join(&name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("headless browser `{name}` not found (install Debian's chromium or set RELAIS_TEST_CHROMIUM)"))
 }
 
 fn services() -> &'static Services {
@@ -130,8 +160,12 @@ fn services() -> &'static Services {
                     let _ = conn.close().await;
                     Ok(pg_url.clone())
                 }
-                Ok(Err(e)) => Err(format!("PostgreSQL at {pg_url}: {e}")),
-                Err(_) => Err(format!("PostgreSQL at {pg_url}: no answer within 3s")),
+                Ok(Err(e)) => Err(format!(
+                    "PostgreSQL at {pg_url} (set RELAIS_TEST_DATABASE_URL): {e}"
+                )),
+                Err(_) => Err(format!(
+                    "PostgreSQL at {pg_url} (set RELAIS_TEST_DATABASE_URL): no answer within 3s"
+                )),
             }
         });
         let redis = rt.block_on(async {
@@ -142,13 +176,18 @@ fn services() -> &'static Services {
             };
             match tokio::time::timeout(Duration::from_secs(3), ping).await {
                 Ok(Ok(_)) => Ok(redis_url.clone()),
-                Ok(Err(e)) => Err(format!("Redis at {redis_url}: {e}")),
-                Err(_) => Err(format!("Redis at {redis_url}: no answer within 3s")),
+                Ok(Err(e)) => Err(format!(
+                    "Redis at {redis_url} (set RELAIS_TEST_REDIS_URL): {e}"
+                )),
+                Err(_) => Err(format!(
+                    "Redis at {redis_url} (set RELAIS_TEST_REDIS_URL): no answer within 3s"
+                )),
             }
         });
         Services {
             postgres,
             redis,
+            browser: find_browser(),
             required,
         }
     })
@@ -182,9 +221,14 @@ pub fn run(cases: Vec<Case>) -> std::process::ExitCode {
             {
                 missing.push(e.clone());
             }
+            if case.needs_browser
+                && let Err(e) = &services.browser
+            {
+                missing.push(e.clone());
+            }
             let name = format!("{}::{}", backend.name(), case.name);
             let run = case.run;
-            let needs_redis = case.needs_redis;
+            let needs = (case.needs_redis, case.needs_browser);
             if !missing.is_empty() && !services.required {
                 for m in &missing {
                     match not_run.iter_mut().find(|(k, _)| k == m) {
@@ -202,22 +246,25 @@ pub fn run(cases: Vec<Case>) -> std::process::ExitCode {
                         missing.join("; ")
                     )));
                 }
-                run_case(backend, needs_redis, run)
+                run_case(backend, needs, run)
             }));
         }
     }
     if !listing {
         for (service, n) in &not_run {
             println!(
-                "NOT RUN: {n} test(s) of this suite need a service that did not answer: {service}. \
-                 Start it, or set RELAIS_TEST_DATABASE_URL / RELAIS_TEST_REDIS_URL."
+                "NOT RUN: {n} test(s) of this suite need a service that is unavailable: {service}"
             );
         }
     }
     libtest_mimic::run(&args, trials).exit_code()
 }
 
-fn run_case(backend: TestBackend, needs_redis: bool, run: CaseFn) -> Result<(), Failed> {
+fn run_case(
+    backend: TestBackend,
+    (needs_redis, needs_browser): (bool, bool),
+    run: CaseFn,
+) -> Result<(), Failed> {
     let rt = runtime();
     let dir = std::env::temp_dir().join(format!("relais-test-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("temp dir: {e}")))?;
@@ -253,6 +300,11 @@ fn run_case(backend: TestBackend, needs_redis: bool, run: CaseFn) -> Result<(), 
         dir: dir.clone(),
         redis_url: if needs_redis {
             services.redis.clone().ok()
+        } else {
+            None
+        },
+        browser: if needs_browser {
+            services.browser.clone().ok()
         } else {
             None
         },

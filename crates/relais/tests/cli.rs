@@ -17,6 +17,7 @@ suite!(
     migrate_applies_and_reports,
     no_configuration_means_sqlite_in_the_data_dir => sqlite_only,
     configuration_layers_and_errors => sqlite_only,
+    docs_page_renders_in_a_browser_without_network => sqlite_only needs_browser,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
@@ -442,4 +443,71 @@ async fn configuration_layers_and_errors(ctx: Ctx) {
         "{}",
         text(&out.stderr)
     );
+}
+
+async fn docs_page_renders_in_a_browser_without_network(ctx: Ctx) {
+    let mut server = Server::start(&ctx, "docs", relais_db(&ctx));
+    server.ready().await;
+    let browser = ctx.browser.clone().expect("browser");
+    let net_log = ctx.dir.join("netlog.json");
+    // Every host but this server's is unresolvable: a page that needed a CDN would not render.
+    let out = run(Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            ctx.dir.join("chromium").display()
+        ))
+        .arg(format!("--log-net-log={}", net_log.display()))
+        .arg(server.url("/api/docs/")));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        text(&out.stderr)
+    );
+    let dom = text(&out.stdout);
+    for path in [
+        "/api/health",
+        "/api/health/ready",
+        "/metrics",
+        "/api/openapi.json",
+        "/api/problems",
+    ] {
+        assert!(
+            dom.contains(&format!(
+                r#"class="opblock-summary-path" data-path="{path}""#
+            )),
+            "{path} not rendered"
+        );
+    }
+    // What the page itself fetched: only this server. (Chromium's own update and account
+    // services also appear in the log, failing to resolve; they are not the page's requests.)
+    let log = std::fs::read_to_string(&net_log).unwrap_or_default();
+    let origin = format!("http://{}/", server.addr);
+    let fetched_assets = log.matches(&format!("{origin}api/docs/")).count();
+    assert!(
+        fetched_assets >= 4,
+        "assets fetched from the server: {fetched_assets}"
+    );
+    for cdn in [
+        "unpkg.com",
+        "jsdelivr",
+        "cdnjs",
+        "validator.swagger.io",
+        "fonts.googleapis",
+    ] {
+        assert!(!log.contains(cdn), "the page tried to reach {cdn}");
+    }
+    assert!(server.terminate());
 }
