@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use relais_http::{Access, ApiError, Json, Path, Query, Role, Routes};
 use relais_platform::Platform;
 use relais_platform::config::Config;
+use relais_platform::store::PLATFORM_MIGRATIONS;
 use relais_testkit::{Ctx, exec, suite};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -536,7 +537,7 @@ async fn ready_is_503_when_schema_is_behind(ctx: Ctx) {
     exec(
         &ctx,
         "INSERT INTO relais_schema_migrations (component, version, name, checksum, applied_at)
-                VALUES ('platform', 2, 'future', 'x', '2030-01-01T00:00:00Z')",
+                VALUES ('platform', 999, 'future', 'x', '2030-01-01T00:00:00Z')",
     )
     .await;
     let reply = get(&app, "/api/health/ready").await;
@@ -544,10 +545,10 @@ async fn ready_is_503_when_schema_is_behind(ctx: Ctx) {
     assert_eq!(body["checks"]["schema"]["status"], "down");
     assert_eq!(body["checks"]["database"]["status"], "up");
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("platform at 2 (binary 1)"),
+        body["detail"].as_str().unwrap().contains(&format!(
+            "platform at 999 (binary {})",
+            PLATFORM_MIGRATIONS.latest()
+        )),
         "{body}"
     );
     app.platform.store.close().await;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod redis;
 pub mod shutdown;
 pub mod store;
+pub mod tasks;
 
 use std::sync::Arc;
 

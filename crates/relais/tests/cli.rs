@@ -21,6 +21,8 @@ suite!(
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
+/// The platform schema version this binary knows.
+const PLATFORM: u32 = relais_platform::store::PLATFORM_MIGRATIONS.latest();
 
 /// `relais` with a clean environment (no inherited `RELAIS_*`), run in the test's directory.
 fn relais(ctx: &Ctx) -> Command {
@@ -292,7 +294,7 @@ async fn newer_database_is_refused_at_start(ctx: Ctx) {
     exec(
         &ctx,
         "INSERT INTO relais_schema_migrations (component, version, name, checksum, applied_at)
-                VALUES ('platform', 2, 'future', 'x', '2030-01-01T00:00:00Z')",
+                VALUES ('platform', 999, 'future', 'x', '2030-01-01T00:00:00Z')",
     )
     .await;
     for args in [&["serve", "--listen", "127.0.0.1:0"][..], &["migrate"][..]] {
@@ -300,7 +302,7 @@ async fn newer_database_is_refused_at_start(ctx: Ctx) {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = text(&out.stderr);
         assert!(
-            stderr.contains("`platform` is at version 2") && stderr.contains("newer relais"),
+            stderr.contains("`platform` is at version 999") && stderr.contains("newer relais"),
             "{args:?}: {stderr}"
         );
     }
@@ -317,7 +319,7 @@ async fn migrate_applies_and_reports(ctx: Ctx) {
     let status = run(relais_db(&ctx).args(["migrate", "--status"]));
     assert!(status.status.success(), "{}", text(&status.stderr));
     assert!(
-        text(&status.stdout).contains("database   0  binary   1  pending"),
+        text(&status.stdout).contains(&format!("database   0  binary {PLATFORM:>3}  pending")),
         "{}",
         text(&status.stdout)
     );
@@ -334,7 +336,7 @@ async fn migrate_applies_and_reports(ctx: Ctx) {
         "{}",
         text(&second.stdout)
     );
-    assert!(text(&second.stdout).contains("binary   1  current"));
+    assert!(text(&second.stdout).contains(&format!("binary {PLATFORM:>3}  current")));
 }
 
 async fn no_configuration_means_sqlite_in_the_data_dir(ctx: Ctx) {
@@ -352,7 +354,10 @@ async fn configuration_layers_and_errors(ctx: Ctx) {
     let version = run(relais(&ctx).arg("version"));
     assert_eq!(
         text(&version.stdout),
-        format!("relais {}\nschema platform 1\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "relais {}\nschema platform {PLATFORM}\n",
+            env!("CARGO_PKG_VERSION")
+        )
     );
 
     std::fs::write(

@@ -50,8 +50,11 @@ pub struct MigrationSet {
 
 impl MigrationSet {
     /// The highest version of the set (0 when empty).
-    pub fn latest(&self) -> u32 {
-        self.migrations.last().map_or(0, |m| m.version)
+    pub const fn latest(&self) -> u32 {
+        match self.migrations.last() {
+            Some(m) => m.version,
+            None => 0,
+        }
     }
 
     fn validate(&self) -> Result<(), StoreError> {

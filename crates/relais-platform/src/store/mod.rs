@@ -10,6 +10,7 @@
 mod migrate;
 mod postgres;
 mod sqlite;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +21,27 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::config::DatabaseConfig;
+use crate::tasks::{AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord};
 pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
+use uuid::Uuid;
 
 /// The platform's own schema, migrated before any app's.
 pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
     component: "platform",
-    migrations: &[Migration {
-        version: 1,
-        name: "meta",
-        sqlite: include_str!("../../migrations/sqlite/0001_meta.sql"),
-        postgres: include_str!("../../migrations/postgres/0001_meta.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "meta",
+            sqlite: include_str!("../../migrations/sqlite/0001_meta.sql"),
+            postgres: include_str!("../../migrations/postgres/0001_meta.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "tasks",
+            sqlite: include_str!("../../migrations/sqlite/0002_tasks.sql"),
+            postgres: include_str!("../../migrations/postgres/0002_tasks.sql"),
+        },
+    ],
 };
 
 /// Which database engine a store runs on.
@@ -134,6 +145,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The change conflicts with the current state (e.g. a unique key in use).
+    #[error("{0}")]
+    Conflict(String),
     /// An operation took too long.
     #[error("database did not answer within {0:?}")]
     Timeout(Duration),
@@ -193,8 +207,81 @@ pub trait MetaStore: Send + Sync {
     async fn deployment(&self) -> Result<Deployment, StoreError>;
 }
 
+/// Durable tasks. Every write that ends an attempt is fenced by `(id, attempt, worker)`: a
+/// worker whose task was rescued and claimed again cannot overwrite the new attempt.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Inserts tasks in one transaction. A task whose unique key belongs to a task still queued
+    /// or running is not inserted; that task is returned instead, with `false`.
+    async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError>;
+
+    /// Atomically claims up to `limit` due tasks of `queue` (priority, then scheduled time) for
+    /// `worker`, starting their next attempt.
+    async fn claim_tasks(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// Records a heartbeat for every task `worker` runs; returns `(id, cancel_requested)` for each.
+    /// A task missing from the answer is no longer this worker's (it was rescued).
+    async fn heartbeat_tasks(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, bool)>, StoreError>;
+
+    /// Stores progress of a running attempt; false if the attempt is no longer this worker's.
+    async fn set_progress(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        worker: &str,
+        progress: &Progress,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends an attempt. Returns the updated task, or `None` when the attempt was no longer this
+    /// worker's (the outcome is then ignored).
+    async fn finish_task(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        worker: &str,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// Cancels a queued task at once, or flags a running one for its worker.
+    async fn cancel_task(&self, id: Uuid, now: DateTime<Utc>) -> Result<CancelOutcome, StoreError>;
+
+    /// Returns running tasks whose heartbeat is older than `stale_before` to `retryable` (due
+    /// now), or `discarded` when out of attempts, or `cancelled` when a cancel was requested;
+    /// records the lost attempt's error.
+    async fn rescue_tasks(
+        &self,
+        stale_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Rescued>, StoreError>;
+
+    /// Puts a `failed`, `discarded` or `cancelled` task back in the queue (one more attempt
+    /// allowed if it had used them all). `None` if there is no such task in those states.
+    async fn retry_task(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// One task.
+    async fn get_task(&self, id: Uuid) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// The errors of every failed attempt of a task, oldest first.
+    async fn task_errors(&self, id: Uuid) -> Result<Vec<AttemptError>, StoreError>;
+}
+
 /// Every storage role, as one object.
-pub trait Store: SchemaStore + HealthStore + MetaStore {
+pub trait Store: SchemaStore + HealthStore + MetaStore + TaskStore {
     /// The backend in use.
     fn backend(&self) -> Backend;
 

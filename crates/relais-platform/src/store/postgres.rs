@@ -62,6 +62,20 @@ impl PgStore {
     fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    pub(super) fn write(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) fn read(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
 }
 
 async fn read_applied(

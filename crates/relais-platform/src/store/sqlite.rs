@@ -98,12 +98,19 @@ impl SqliteStore {
         })
     }
 
-    fn write(&self) -> &SqlitePool {
+    pub(super) fn write(&self) -> &SqlitePool {
         &self.write
     }
 
-    fn read(&self) -> &SqlitePool {
+    pub(super) fn read(&self) -> &SqlitePool {
         &self.read
+    }
+
+    /// A write transaction holding SQLite's write lock from its start (no lock upgrade later).
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.write.begin_with("BEGIN IMMEDIATE").await
     }
 }
 

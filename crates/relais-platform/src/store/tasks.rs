@@ -1,0 +1,412 @@
+//! [`TaskStore`] on both backends. The SQL text is shared (sqlx accepts `$n` on SQLite; times
+//! are integers, ids UUIDs, JSON through `sqlx::types::Json`), except the claim: PostgreSQL
+//! locks the picked rows with `FOR UPDATE SKIP LOCKED` so concurrent workers never block on or
+//! double-claim a task; SQLite runs it in the single writer's transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
+use super::{StoreError, TaskStore};
+use crate::tasks::{
+    AttemptError, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued, TaskRecord,
+    TaskState,
+};
+
+const CLAIM_SQLITE: &str = "UPDATE relais_tasks SET state = 'running', attempt = attempt + 1,
+        started_at = $2, heartbeat_at = $2, worker = $3, cancel_requested = FALSE,
+        progress = 0, progress_message = NULL, progress_details = NULL
+    WHERE id IN (SELECT id FROM relais_tasks
+        WHERE queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND scheduled_at <= $2
+        ORDER BY priority DESC, scheduled_at, id LIMIT $4)
+    RETURNING *";
+
+const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM relais_tasks
+        WHERE queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND scheduled_at <= $2
+        ORDER BY priority DESC, scheduled_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+    UPDATE relais_tasks t SET state = 'running', attempt = t.attempt + 1,
+        started_at = $2, heartbeat_at = $2, worker = $3, cancel_requested = FALSE,
+        progress = 0, progress_message = NULL, progress_details = NULL
+    FROM picked WHERE t.id = picked.id
+    RETURNING t.*";
+
+const INSERT: &str =
+    "INSERT INTO relais_tasks (id, kind, queue, args, state, priority, max_attempts,
+        scheduled_at, created_at, unique_key, created_by, options)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL
+        AND state IN ('available', 'scheduled', 'running', 'retryable') DO NOTHING
+    RETURNING *";
+
+const ACTIVE_BY_KEY: &str = "SELECT * FROM relais_tasks
+    WHERE unique_key = $1 AND state IN ('available', 'scheduled', 'running', 'retryable')";
+
+const SUCCEED: &str =
+    "UPDATE relais_tasks SET state = 'succeeded', result = $4, finished_at = $5, progress = 100
+    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
+
+const CANCELLED: &str = "UPDATE relais_tasks SET state = 'cancelled', finished_at = $4
+    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
+
+/// `$4`: retry time or NULL. Out of attempts → discarded; no retry time → failed.
+const FAIL: &str = "UPDATE relais_tasks SET
+        state = CASE WHEN $4 IS NULL THEN 'failed' WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
+        scheduled_at = CASE WHEN $4 IS NOT NULL AND attempt < max_attempts THEN $4 ELSE scheduled_at END,
+        finished_at = CASE WHEN $4 IS NOT NULL AND attempt < max_attempts THEN NULL ELSE $5 END
+    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
+
+const INSERT_ERROR: &str =
+    "INSERT INTO relais_task_errors (task_id, attempt, at, message, timed_out)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt) DO NOTHING";
+
+const CANCEL_QUEUED: &str = "UPDATE relais_tasks SET state = 'cancelled', finished_at = $2
+    WHERE id = $1 AND state IN ('available', 'scheduled', 'retryable') RETURNING *";
+
+const CANCEL_RUNNING: &str = "UPDATE relais_tasks SET cancel_requested = TRUE
+    WHERE id = $1 AND state = 'running' RETURNING *";
+
+const RESCUE: &str = "UPDATE relais_tasks SET
+        state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
+        scheduled_at = $2,
+        finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $2 ELSE NULL END
+    WHERE state = 'running' AND heartbeat_at < $1
+    RETURNING id, attempt, state, worker";
+
+const RETRY: &str =
+    "UPDATE relais_tasks SET state = 'available', scheduled_at = $2, finished_at = NULL,
+        result = NULL, cancel_requested = FALSE,
+        max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
+    WHERE id = $1 AND state IN ('failed', 'discarded', 'cancelled') RETURNING *";
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: Uuid,
+    kind: String,
+    queue: String,
+    args: Json<Value>,
+    state: String,
+    priority: i32,
+    attempt: i32,
+    max_attempts: i32,
+    scheduled_at: i64,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    heartbeat_at: Option<i64>,
+    worker: Option<String>,
+    progress: f64,
+    progress_message: Option<String>,
+    progress_details: Option<Json<Value>>,
+    result: Option<Json<Value>>,
+    unique_key: Option<String>,
+    created_by: Option<String>,
+    cancel_requested: bool,
+    options: Json<ExecOptions>,
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn time(m: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(m).unwrap_or_default()
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(what))
+}
+
+impl TryFrom<TaskRow> for TaskRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TaskRow) -> Result<Self, StoreError> {
+        Ok(TaskRecord {
+            id: r.id,
+            kind: r.kind,
+            queue: r.queue,
+            args: r.args.0,
+            state: r.state.parse().map_err(corrupt)?,
+            priority: r.priority,
+            attempt: r.attempt,
+            max_attempts: r.max_attempts,
+            scheduled_at: time(r.scheduled_at),
+            created_at: time(r.created_at),
+            started_at: r.started_at.map(time),
+            finished_at: r.finished_at.map(time),
+            heartbeat_at: r.heartbeat_at.map(time),
+            worker: r.worker,
+            progress: Progress {
+                percent: r.progress,
+                message: r.progress_message,
+                details: r.progress_details.map(|d| d.0),
+            },
+            result: r.result.map(|v| v.0),
+            unique_key: r.unique_key,
+            created_by: r.created_by,
+            cancel_requested: r.cancel_requested,
+            options: r.options.0,
+        })
+    }
+}
+
+fn records(rows: Vec<TaskRow>) -> Result<Vec<TaskRecord>, StoreError> {
+    rows.into_iter().map(TaskRecord::try_from).collect()
+}
+
+fn conflict_or(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(
+            "a task with the same unique key is already queued or running".into(),
+        ),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Implements [`TaskStore`] for a store type whose `write()`/`read()` pools and `begin_write()`
+/// transaction share one driver; `$claim` is the backend's claim query.
+macro_rules! task_store {
+    ($store:ty, $claim:expr) => {
+        #[async_trait]
+        impl TaskStore for $store {
+            async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut out = Vec::with_capacity(tasks.len());
+                for t in tasks {
+                    let state = if t.scheduled_at > t.created_at { TaskState::Scheduled } else { TaskState::Available };
+                    let inserted: Option<TaskRow> = sqlx::query_as(INSERT)
+                        .bind(t.id)
+                        .bind(&t.kind)
+                        .bind(&t.queue)
+                        .bind(Json(&t.args))
+                        .bind(state.as_str())
+                        .bind(t.priority)
+                        .bind(t.max_attempts)
+                        .bind(micros(t.scheduled_at))
+                        .bind(micros(t.created_at))
+                        .bind(&t.unique_key)
+                        .bind(&t.created_by)
+                        .bind(Json(&t.options))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let record = match inserted {
+                        Some(row) => (row.try_into()?, true),
+                        None => {
+                            let existing: Option<TaskRow> = sqlx::query_as(ACTIVE_BY_KEY)
+                                .bind(&t.unique_key)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            let row = existing.ok_or_else(|| {
+                                StoreError::Conflict("the task holding this unique key finished meanwhile; enqueue again".into())
+                            })?;
+                            (row.try_into()?, false)
+                        }
+                    };
+                    out.push(record);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn claim_tasks(
+                &self,
+                queue: &str,
+                worker: &str,
+                limit: u32,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<TaskRecord>, StoreError> {
+                let rows: Vec<TaskRow> = sqlx::query_as($claim)
+                    .bind(queue)
+                    .bind(micros(now))
+                    .bind(worker)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.write())
+                    .await?;
+                let mut tasks = records(rows)?;
+                tasks.sort_by(|a, b| {
+                    b.priority.cmp(&a.priority).then(a.scheduled_at.cmp(&b.scheduled_at)).then(a.id.cmp(&b.id))
+                });
+                Ok(tasks)
+            }
+
+            async fn heartbeat_tasks(&self, worker: &str, now: DateTime<Utc>) -> Result<Vec<(Uuid, bool)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "UPDATE relais_tasks SET heartbeat_at = $1 WHERE worker = $2 AND state = 'running'
+                     RETURNING id, cancel_requested",
+                )
+                .bind(micros(now))
+                .bind(worker)
+                .fetch_all(self.write())
+                .await?)
+            }
+
+            async fn set_progress(
+                &self,
+                id: Uuid,
+                attempt: i32,
+                worker: &str,
+                progress: &Progress,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE relais_tasks SET progress = $4, progress_message = $5, progress_details = $6
+                     WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running'",
+                )
+                .bind(id)
+                .bind(attempt)
+                .bind(worker)
+                .bind(progress.percent)
+                .bind(&progress.message)
+                .bind(progress.details.as_ref().map(Json))
+                .execute(self.write())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish_task(
+                &self,
+                id: Uuid,
+                attempt: i32,
+                worker: &str,
+                outcome: &Outcome,
+                now: DateTime<Utc>,
+            ) -> Result<Option<TaskRecord>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let row: Option<TaskRow> = match outcome {
+                    Outcome::Succeeded(result) => sqlx::query_as(SUCCEED)
+                        .bind(id)
+                        .bind(attempt)
+                        .bind(worker)
+                        .bind(Json(result))
+                        .bind(micros(now))
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                    Outcome::Cancelled => sqlx::query_as(CANCELLED)
+                        .bind(id)
+                        .bind(attempt)
+                        .bind(worker)
+                        .bind(micros(now))
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                    Outcome::Failed { error, timed_out, retry_at } => {
+                        let row: Option<TaskRow> = sqlx::query_as(FAIL)
+                            .bind(id)
+                            .bind(attempt)
+                            .bind(worker)
+                            .bind(retry_at.map(micros))
+                            .bind(micros(now))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if row.is_some() {
+                            sqlx::query(INSERT_ERROR)
+                                .bind(id)
+                                .bind(attempt)
+                                .bind(micros(now))
+                                .bind(error)
+                                .bind(*timed_out)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        row
+                    }
+                };
+                tx.commit().await?;
+                row.map(TaskRecord::try_from).transpose()
+            }
+
+            async fn cancel_task(&self, id: Uuid, now: DateTime<Utc>) -> Result<CancelOutcome, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let queued: Option<TaskRow> =
+                    sqlx::query_as(CANCEL_QUEUED).bind(id).bind(micros(now)).fetch_optional(&mut *tx).await?;
+                let outcome = if let Some(row) = queued {
+                    CancelOutcome::Cancelled(row.try_into()?)
+                } else if let Some(row) =
+                    sqlx::query_as::<_, TaskRow>(CANCEL_RUNNING).bind(id).fetch_optional(&mut *tx).await?
+                {
+                    CancelOutcome::Signalled(row.try_into()?)
+                } else {
+                    match sqlx::query_as::<_, TaskRow>("SELECT * FROM relais_tasks WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    {
+                        Some(row) => CancelOutcome::AlreadyFinal(row.try_into()?),
+                        None => CancelOutcome::NotFound,
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn rescue_tasks(
+                &self,
+                stale_before: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<Rescued>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<(Uuid, i32, String, Option<String>)> = sqlx::query_as(RESCUE)
+                    .bind(micros(stale_before))
+                    .bind(micros(now))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut rescued = Vec::with_capacity(rows.len());
+                for (id, attempt, state, worker) in rows {
+                    let state: TaskState = state.parse().map_err(corrupt)?;
+                    if state != TaskState::Cancelled {
+                        let message = format!(
+                            "worker {} stopped sending heartbeats; the attempt was lost",
+                            worker.as_deref().unwrap_or("?")
+                        );
+                        sqlx::query(INSERT_ERROR)
+                            .bind(id)
+                            .bind(attempt)
+                            .bind(micros(now))
+                            .bind(message)
+                            .bind(false)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    rescued.push(Rescued { id, state });
+                }
+                tx.commit().await?;
+                Ok(rescued)
+            }
+
+            async fn retry_task(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<TaskRecord>, StoreError> {
+                let row: Option<TaskRow> = sqlx::query_as(RETRY)
+                    .bind(id)
+                    .bind(micros(now))
+                    .fetch_optional(self.write())
+                    .await
+                    .map_err(conflict_or)?;
+                row.map(TaskRecord::try_from).transpose()
+            }
+
+            async fn get_task(&self, id: Uuid) -> Result<Option<TaskRecord>, StoreError> {
+                let row: Option<TaskRow> = sqlx::query_as("SELECT * FROM relais_tasks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.read())
+                    .await?;
+                row.map(TaskRecord::try_from).transpose()
+            }
+
+            async fn task_errors(&self, id: Uuid) -> Result<Vec<AttemptError>, StoreError> {
+                let rows: Vec<(i32, i64, String, bool)> = sqlx::query_as(
+                    "SELECT attempt, at, message, timed_out FROM relais_task_errors WHERE task_id = $1 ORDER BY attempt",
+                )
+                .bind(id)
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(attempt, at, message, timed_out)| AttemptError { attempt, at: time(at), message, timed_out })
+                    .collect())
+            }
+        }
+    };
+}
+
+task_store!(SqliteStore, CLAIM_SQLITE);
+task_store!(PgStore, CLAIM_POSTGRES);
