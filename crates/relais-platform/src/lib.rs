@@ -6,6 +6,7 @@
 //! Concurrency model: everything is async on one tokio runtime; storage pools are shared by
 //! clones of [`Platform`]; shutdown is coordinated by [`shutdown::Shutdown`].
 
+pub mod clock;
 pub mod config;
 pub mod redis;
 pub mod shutdown;

@@ -253,6 +253,15 @@ pub trait TaskStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<TaskRecord>, StoreError>;
 
+    /// Gives a running attempt back to the queue without counting it (shutdown before it ended).
+    async fn release_task(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Cancels a queued task at once, or flags a running one for its worker.
     async fn cancel_task(&self, id: Uuid, now: DateTime<Utc>) -> Result<CancelOutcome, StoreError>;
 

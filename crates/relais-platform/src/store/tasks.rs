@@ -316,6 +316,21 @@ macro_rules! task_store {
                 row.map(TaskRecord::try_from).transpose()
             }
 
+            async fn release_task(&self, id: Uuid, attempt: i32, worker: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE relais_tasks SET state = 'available', attempt = attempt - 1, scheduled_at = $4,
+                        started_at = NULL, heartbeat_at = NULL, worker = NULL
+                     WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running'",
+                )
+                .bind(id)
+                .bind(attempt)
+                .bind(worker)
+                .bind(micros(now))
+                .execute(self.write())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn cancel_task(&self, id: Uuid, now: DateTime<Utc>) -> Result<CancelOutcome, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let queued: Option<TaskRow> =

@@ -1,7 +1,13 @@
-//! Durable tasks: the model and (as it lands) the engine that runs them.
+//! Durable tasks: the model, the [`Task`] trait apps implement, and the [`Engine`] that runs them.
+//!
+//! The state machine is drawn in `docs/tasks.md`.
 
+mod engine;
+mod handler;
 mod model;
 
+pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError, Enqueue, TaskEvent};
+pub use handler::{Noop, SleepArgs, SleepTask, Task, TaskContext, TaskError, TaskOptions};
 pub use model::{
     AttemptError, Backoff, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued,
     TaskRecord, TaskState,

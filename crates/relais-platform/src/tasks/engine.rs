@@ -1,0 +1,929 @@
+//! The engine: enqueues tasks and runs them.
+//!
+//! Concurrency model, per process: one claim loop per queue, holding a semaphore of the queue's
+//! concurrency; every claimed task runs in its own tokio task under [`Inner::supervise`]; one
+//! heartbeat loop (which also carries cancel requests from other processes) and one rescue loop.
+//! All timers come from the engine's [`Clock`], so tests drive every loop deterministically.
+//! Across processes, correctness rests on the store: atomic claims, and attempt writes fenced by
+//! `(id, attempt, worker)`.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::handler::{Erased, ErasedTask, ProgressSink, Registry, Task, TaskContext, TaskError};
+use super::model::{
+    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord, TaskState,
+};
+use crate::clock::{Clock, Sleep};
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+
+/// Engine settings; see each field for its default.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Queues this process works, with their concurrency. Default: `default` with 10.
+    pub queues: Vec<(String, usize)>,
+    /// How often an idle queue looks for due tasks even without a wake-up. Default 1 s.
+    pub poll_interval: Duration,
+    /// How often running tasks heartbeat (and learn of cancel requests). Default 500 ms.
+    pub heartbeat_interval: Duration,
+    /// A running task whose heartbeat is older than this is rescued. Default 30 s.
+    pub rescue_after: Duration,
+    /// How often the rescuer looks. Default 5 s.
+    pub rescue_interval: Duration,
+    /// Most tasks claimed at once per queue. Default 100.
+    pub claim_batch: u32,
+    /// Least time between two stored progress updates of one task. Default 250 ms.
+    pub progress_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            queues: vec![("default".into(), 10)],
+            poll_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_millis(500),
+            rescue_after: Duration::from_secs(30),
+            rescue_interval: Duration::from_secs(5),
+            claim_batch: 100,
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Why the engine refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine was configured wrongly.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// No task kind of that name is registered.
+    #[error("unknown task kind `{0}`")]
+    UnknownKind(String),
+    /// The arguments do not match the kind.
+    #[error("invalid arguments for `{kind}`: {message}")]
+    InvalidArgs {
+        /// The kind.
+        kind: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An option is out of range.
+    #[error("invalid option `{option}`: {message}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A state change or progress update, published on the engine's bus.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskEvent {
+    /// The task.
+    pub id: Uuid,
+    /// Its kind.
+    pub kind: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its state after the change.
+    pub state: TaskState,
+    /// The attempt concerned.
+    pub attempt: i32,
+    /// Progress, for progress events.
+    pub progress: Option<Progress>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// A request to enqueue one task; unset options take the kind's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Enqueue {
+    /// Registered kind.
+    pub kind: String,
+    /// Arguments (checked against the kind's type).
+    pub args: Value,
+    /// Queue.
+    pub queue: Option<String>,
+    /// Priority (higher first).
+    pub priority: Option<i32>,
+    /// Attempts allowed (1–100).
+    pub max_attempts: Option<i32>,
+    /// Not before this time.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Uniqueness key (overrides the kind's unique-by-arguments key).
+    pub unique_key: Option<String>,
+    /// Soft time limit in milliseconds.
+    pub soft_limit_ms: Option<u64>,
+    /// Hard time limit in milliseconds.
+    pub hard_limit_ms: Option<u64>,
+    /// Who enqueues.
+    pub created_by: Option<String>,
+}
+
+impl Enqueue {
+    /// A request for a registered kind with JSON arguments.
+    pub fn new(kind: impl Into<String>, args: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            args,
+            ..Self::default()
+        }
+    }
+
+    /// A request for a typed task.
+    pub fn of<T: Task>(args: &T::Args) -> Result<Self, EngineError> {
+        let args = serde_json::to_value(args).map_err(|e| EngineError::InvalidArgs {
+            kind: T::KIND.into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self::new(T::KIND, args))
+    }
+}
+
+/// Builds an [`Engine`] with its task kinds.
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    registry: Registry,
+}
+
+impl EngineBuilder {
+    /// Registers a task kind.
+    pub fn register<T: Task>(mut self, task: T) -> Self {
+        self.registry.insert(T::KIND, Arc::new(Erased(task)));
+        self
+    }
+
+    /// Validates the configuration and builds the engine (not yet running).
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let c = &self.config;
+        if c.queues.is_empty() || c.queues.iter().any(|(name, n)| name.is_empty() || *n == 0) {
+            return Err(EngineError::Config(
+                "every queue needs a name and a concurrency of at least 1".into(),
+            ));
+        }
+        if c.claim_batch == 0 || c.heartbeat_interval.is_zero() || c.poll_interval.is_zero() {
+            return Err(EngineError::Config(
+                "claim_batch, heartbeat_interval and poll_interval must be positive".into(),
+            ));
+        }
+        if c.rescue_after <= c.heartbeat_interval * 2 {
+            return Err(EngineError::Config(
+                "rescue_after must exceed two heartbeat intervals".into(),
+            ));
+        }
+        let worker = format!("{}-{}", hostname(), Uuid::now_v7().simple());
+        let wake = c
+            .queues
+            .iter()
+            .map(|(q, _)| (q.clone(), Arc::new(Notify::new())))
+            .collect();
+        let slots = c
+            .queues
+            .iter()
+            .map(|(q, n)| (q.clone(), Arc::new(Semaphore::new(*n))))
+            .collect();
+        let (events, _) = broadcast::channel(4096);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                config: self.config,
+                registry: self.registry,
+                worker,
+                wake,
+                slots,
+                running: Mutex::new(HashMap::new()),
+                finished: Notify::new(),
+                idle_loops: std::sync::atomic::AtomicUsize::new(0),
+                events,
+                stop: CancellationToken::new(),
+                last_progress_write: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "relais".into())
+}
+
+/// The task engine of this process; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Running {
+    attempt: i32,
+    kind: String,
+    queue: String,
+    cancel: CancelSignal,
+    abort: Option<AbortHandle>,
+}
+
+/// A cancel request with the time it was made: the grace period counts from then.
+#[derive(Clone, Default)]
+struct CancelSignal {
+    token: CancellationToken,
+    at: Arc<Mutex<Option<DateTime<Utc>>>>,
+}
+
+impl CancelSignal {
+    fn request(&self, now: DateTime<Utc>) {
+        lock(&self.at).get_or_insert(now);
+        self.token.cancel();
+    }
+
+    fn requested_at(&self) -> Option<DateTime<Utc>> {
+        *lock(&self.at)
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    registry: Registry,
+    worker: String,
+    wake: HashMap<String, Arc<Notify>>,
+    slots: HashMap<String, Arc<Semaphore>>,
+    running: Mutex<HashMap<Uuid, Running>>,
+    finished: Notify,
+    idle_loops: std::sync::atomic::AtomicUsize,
+    events: broadcast::Sender<TaskEvent>,
+    stop: CancellationToken,
+    last_progress_write: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn maybe(timer: &mut Option<Sleep>) {
+    match timer {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn random_unit() -> f64 {
+    (Uuid::new_v4().as_u64_pair().0 >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Engine {
+    /// Starts building an engine on `store`, timed by `clock`.
+    pub fn builder(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            clock,
+            config,
+            registry: HashMap::new(),
+        }
+    }
+
+    /// This process's worker id, as stored on the tasks it runs.
+    pub fn worker_id(&self) -> &str {
+        &self.inner.worker
+    }
+
+    /// The registered kind names.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<_> = self.inner.registry.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
+    /// Subscribes to state changes and progress of every task this process sees.
+    pub fn subscribe(&self) -> broadcast::Receiver<TaskEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Enqueues one task. With a unique key held by a queued or running task, that task is
+    /// returned with `false`.
+    pub async fn enqueue(&self, request: Enqueue) -> Result<(TaskRecord, bool), EngineError> {
+        let mut out = self.enqueue_many(vec![request]).await?;
+        Ok(out.remove(0))
+    }
+
+    /// Enqueues several tasks in one transaction: all or none.
+    pub async fn enqueue_many(
+        &self,
+        requests: Vec<Enqueue>,
+    ) -> Result<Vec<(TaskRecord, bool)>, EngineError> {
+        let now = self.inner.clock.now();
+        let tasks = requests
+            .into_iter()
+            .map(|r| self.inner.prepare(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inserted = self.inner.store.insert_tasks(&tasks).await?;
+        for (record, created) in &inserted {
+            if *created {
+                metrics::counter!("relais_tasks_enqueued_total", "kind" => record.kind.clone())
+                    .increment(1);
+                self.inner.publish(record, None);
+                self.inner.wake(&record.queue);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// Cancels a task: at once if queued; a running one is signalled (here at once, on another
+    /// process at its next heartbeat) and aborted after its cancel grace period.
+    pub async fn cancel(&self, id: Uuid) -> Result<CancelOutcome, EngineError> {
+        let outcome = self
+            .inner
+            .store
+            .cancel_task(id, self.inner.clock.now())
+            .await?;
+        match &outcome {
+            CancelOutcome::Cancelled(record) => self.inner.publish(record, None),
+            CancelOutcome::Signalled(_) => {
+                if let Some(running) = lock(&self.inner.running).get(&id) {
+                    running.cancel.request(self.inner.clock.now());
+                }
+            }
+            CancelOutcome::AlreadyFinal(_) | CancelOutcome::NotFound => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Puts a failed, discarded or cancelled task back in its queue.
+    pub async fn retry(&self, id: Uuid) -> Result<Option<TaskRecord>, EngineError> {
+        let record = self
+            .inner
+            .store
+            .retry_task(id, self.inner.clock.now())
+            .await?;
+        if let Some(r) = &record {
+            self.inner.publish(r, None);
+            self.inner.wake(&r.queue);
+        }
+        Ok(record)
+    }
+
+    /// One task.
+    pub async fn get(&self, id: Uuid) -> Result<Option<TaskRecord>, EngineError> {
+        Ok(self.inner.store.get_task(id).await?)
+    }
+
+    /// The errors of every failed attempt of a task.
+    pub async fn errors(&self, id: Uuid) -> Result<Vec<AttemptError>, EngineError> {
+        Ok(self.inner.store.task_errors(id).await?)
+    }
+
+    /// Starts the claim loops, the heartbeat loop and the rescuer, and registers the drain with
+    /// `shutdown` (stop claiming; let running tasks finish within the grace period; return the
+    /// rest to the queue).
+    pub fn start(&self, shutdown: &Shutdown) {
+        for (queue, _) in &self.inner.config.queues {
+            tokio::spawn(self.inner.clone().claim_loop(queue.clone()));
+        }
+        tokio::spawn(self.inner.clone().heartbeat_loop());
+        tokio::spawn(self.inner.clone().rescue_loop());
+        let engine = self.clone();
+        shutdown.on_drain("tasks", move |deadline| async move {
+            engine.drain(deadline).await
+        });
+    }
+
+    /// Stops claiming, waits for running tasks until `deadline`, then aborts the rest and gives
+    /// them back to the queue (their attempt does not count).
+    pub async fn drain(&self, deadline: tokio::time::Instant) {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        let all_done = async {
+            loop {
+                let notified = inner.finished.notified();
+                if lock(&inner.running).is_empty() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout_at(deadline, all_done).await.is_ok() {
+            return;
+        }
+        let left: Vec<(Uuid, i32)> = {
+            let mut running = lock(&inner.running);
+            running
+                .drain()
+                .map(|(id, r)| {
+                    if let Some(abort) = r.abort {
+                        abort.abort();
+                    }
+                    (id, r.attempt)
+                })
+                .collect()
+        };
+        for (id, attempt) in left {
+            match inner
+                .store
+                .release_task(id, attempt, &inner.worker, inner.clock.now())
+                .await
+            {
+                Ok(_) => tracing::info!(task_id = %id, "returned to the queue at shutdown"),
+                Err(e) => {
+                    tracing::warn!(task_id = %id, error = %e, "could not return the task; the rescuer will")
+                }
+            }
+        }
+    }
+
+    /// One heartbeat round (the heartbeat loop calls it every `heartbeat_interval`).
+    pub async fn heartbeat_once(&self) -> Result<(), EngineError> {
+        self.inner.heartbeat_once().await
+    }
+
+    /// One rescue round (the rescue loop calls it every `rescue_interval`).
+    pub async fn rescue_once(&self) -> Result<Vec<Rescued>, EngineError> {
+        self.inner.rescue_once().await
+    }
+
+    /// Claim loops waiting for work (a wake-up or their poll timer, already armed). A test hook:
+    /// when it equals the number of queues, advancing a manual clock reaches every poll timer.
+    pub fn idle_queues(&self) -> usize {
+        self.inner
+            .idle_loops
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Tasks this process is running now.
+    pub fn running(&self) -> usize {
+        lock(&self.inner.running).len()
+    }
+}
+
+impl Inner {
+    fn prepare(&self, r: Enqueue, now: DateTime<Utc>) -> Result<NewTask, EngineError> {
+        let handler = self
+            .registry
+            .get(r.kind.as_str())
+            .ok_or_else(|| EngineError::UnknownKind(r.kind.clone()))?;
+        handler
+            .check_args(&r.args)
+            .map_err(|message| EngineError::InvalidArgs {
+                kind: r.kind.clone(),
+                message,
+            })?;
+        let defaults = handler.options();
+        let max_attempts = r.max_attempts.unwrap_or(defaults.max_attempts);
+        if !(1..=100).contains(&max_attempts) {
+            return Err(EngineError::InvalidOption {
+                option: "max_attempts",
+                message: "must be from 1 to 100".into(),
+            });
+        }
+        let queue = r.queue.unwrap_or(defaults.queue);
+        if !self.wake.contains_key(&queue) {
+            let known: Vec<&str> = self.wake.keys().map(String::as_str).collect();
+            return Err(EngineError::InvalidOption {
+                option: "queue",
+                message: format!("no queue `{queue}` (queues: {})", known.join(", ")),
+            });
+        }
+        let mut exec = defaults.exec;
+        if let Some(ms) = r.soft_limit_ms {
+            exec.soft_limit_ms = Some(ms);
+        }
+        if let Some(ms) = r.hard_limit_ms {
+            exec.hard_limit_ms = Some(ms);
+        }
+        if let (Some(soft), Some(hard)) = (exec.soft_limit_ms, exec.hard_limit_ms)
+            && soft > hard
+        {
+            return Err(EngineError::InvalidOption {
+                option: "soft_limit_ms",
+                message: "the soft limit must not exceed the hard limit".into(),
+            });
+        }
+        let unique_key = r.unique_key.or_else(|| {
+            defaults.unique_by_args.then(|| {
+                let digest = Sha256::digest(r.args.to_string().as_bytes());
+                let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+                format!("{}:{hex}", r.kind)
+            })
+        });
+        Ok(NewTask {
+            id: Uuid::now_v7(),
+            kind: r.kind,
+            queue,
+            args: r.args,
+            priority: r.priority.unwrap_or(defaults.priority),
+            max_attempts,
+            scheduled_at: r.run_at.unwrap_or(now).max(now),
+            created_at: now,
+            unique_key,
+            created_by: r.created_by,
+            options: exec,
+        })
+    }
+
+    fn wake(&self, queue: &str) {
+        if let Some(n) = self.wake.get(queue) {
+            n.notify_one();
+        }
+    }
+
+    fn publish(&self, record: &TaskRecord, progress: Option<Progress>) {
+        let _ = self.events.send(TaskEvent {
+            id: record.id,
+            kind: record.kind.clone(),
+            queue: record.queue.clone(),
+            state: record.state,
+            attempt: record.attempt,
+            progress,
+            at: self.clock.now(),
+        });
+    }
+
+    async fn claim_loop(self: Arc<Self>, queue: String) {
+        let slots = self.slots[&queue].clone();
+        let wake = self.wake[&queue].clone();
+        loop {
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+                () = self.stop.cancelled() => return,
+            };
+            // Take every free slot (up to a batch) before claiming, so each claimed task has one.
+            let mut permits = vec![first];
+            while permits.len() < self.config.claim_batch as usize {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let asked = permits.len() as u32;
+            let claimed = match self
+                .store
+                .claim_tasks(&queue, &self.worker, asked, self.clock.now())
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(queue = %queue, error = %e, "claim failed; retrying after the poll interval");
+                    drop(permits);
+                    self.idle(&wake).await;
+                    continue;
+                }
+            };
+            let got = claimed.len() as u32;
+            for (task, permit) in claimed.into_iter().zip(permits.drain(..)) {
+                self.spawn_execution(task, permit);
+            }
+            drop(permits);
+            if got < asked && !self.idle(&wake).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits for a wake-up or the poll interval; false when the engine stops.
+    async fn idle(&self, wake: &Notify) -> bool {
+        use std::sync::atomic::Ordering;
+        // The poll timer is armed before the loop counts as idle (see `Engine::idle_queues`).
+        let poll = self.clock.sleep(self.config.poll_interval);
+        self.idle_loops.fetch_add(1, Ordering::SeqCst);
+        let woken = tokio::select! {
+            () = wake.notified() => true,
+            () = poll => true,
+            () = self.stop.cancelled() => false,
+        };
+        self.idle_loops.fetch_sub(1, Ordering::SeqCst);
+        woken
+    }
+
+    fn spawn_execution(self: &Arc<Self>, task: TaskRecord, permit: OwnedSemaphorePermit) {
+        let cancel = CancelSignal::default();
+        let running = Running {
+            attempt: task.attempt,
+            kind: task.kind.clone(),
+            queue: task.queue.clone(),
+            cancel: cancel.clone(),
+            abort: None,
+        };
+        lock(&self.running).insert(task.id, running);
+        let id = task.id;
+        let handle = tokio::spawn(self.clone().execute(task, cancel, permit));
+        if let Some(r) = lock(&self.running).get_mut(&id) {
+            r.abort = Some(handle.abort_handle());
+        }
+    }
+
+    async fn execute(
+        self: Arc<Self>,
+        task: TaskRecord,
+        cancel: CancelSignal,
+        permit: OwnedSemaphorePermit,
+    ) {
+        metrics::counter!("relais_tasks_started_total", "kind" => task.kind.clone()).increment(1);
+        let lag = (task.started_at.unwrap_or(task.scheduled_at) - task.scheduled_at)
+            .num_microseconds()
+            .unwrap_or(0);
+        metrics::histogram!("relais_tasks_lag_seconds", "queue" => task.queue.clone())
+            .record(lag.max(0) as f64 / 1e6);
+        self.publish(&task, None);
+        let started = self.clock.now();
+        let outcome = match self.registry.get(task.kind.as_str()) {
+            Some(handler) => self.supervise(handler.clone(), &task, cancel).await,
+            None => Outcome::Failed {
+                error: format!("no handler for task kind `{}` in this relais", task.kind),
+                timed_out: false,
+                retry_at: Some(self.retry_time(&task)),
+            },
+        };
+        let finished = self.finish(&task, &outcome).await;
+        let seconds = (self.clock.now() - started)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0) as f64
+            / 1e6;
+        metrics::histogram!("relais_tasks_duration_seconds", "kind" => task.kind.clone())
+            .record(seconds);
+        lock(&self.last_progress_write).remove(&task.id);
+        lock(&self.running).remove(&task.id);
+        self.finished.notify_waiters();
+        drop(permit);
+        match finished {
+            Some(record) => {
+                metrics::counter!("relais_tasks_finished_total", "kind" => record.kind.clone(), "state" => record.state.as_str())
+                    .increment(1);
+                self.publish(&record, None);
+            }
+            None => {
+                tracing::info!(task_id = %task.id, "outcome ignored: the attempt was rescued meanwhile")
+            }
+        }
+    }
+
+    fn retry_time(&self, task: &TaskRecord) -> DateTime<Utc> {
+        let delay = task
+            .options
+            .backoff
+            .delay(task.attempt.max(1) as u32, random_unit());
+        self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+    }
+
+    async fn supervise(
+        self: &Arc<Self>,
+        handler: Arc<dyn ErasedTask>,
+        task: &TaskRecord,
+        signal: CancelSignal,
+    ) -> Outcome {
+        let cancel = signal.token.clone();
+        let soft = CancellationToken::new();
+        let sink: Arc<dyn ProgressSink> = self.clone();
+        let ctx = TaskContext {
+            id: task.id,
+            attempt: task.attempt,
+            max_attempts: task.max_attempts,
+            started_at: task.started_at.unwrap_or_else(|| self.clock.now()),
+            cancel: cancel.clone(),
+            soft: soft.clone(),
+            clock: self.clock.clone(),
+            sink,
+            last_progress: Arc::new(Mutex::new(None)),
+        };
+        let run = AssertUnwindSafe(handler.run(ctx, task.args.clone())).catch_unwind();
+        tokio::pin!(run);
+        // Limits count from the attempt's start as stored at claim time, whenever the timers are armed.
+        let started = task.started_at.unwrap_or_else(|| self.clock.now());
+        let after = |base: DateTime<Utc>, ms: u64| {
+            base + chrono::Duration::milliseconds(ms.min(i64::MAX as u64) as i64)
+        };
+        let mut soft_timer = task
+            .options
+            .soft_limit_ms
+            .map(|m| self.clock.sleep_until(after(started, m)));
+        let mut hard_timer = task
+            .options
+            .hard_limit_ms
+            .map(|m| self.clock.sleep_until(after(started, m)));
+        let mut grace: Option<Sleep> = None;
+        loop {
+            tokio::select! {
+                result = &mut run => return self.outcome(task, result, cancel.is_cancelled()),
+                () = maybe(&mut soft_timer) => {
+                    soft_timer = None;
+                    soft.cancel();
+                }
+                () = maybe(&mut hard_timer) => {
+                    return Outcome::Failed {
+                        error: format!("hard time limit of {} ms exceeded", task.options.hard_limit_ms.unwrap_or(0)),
+                        timed_out: true,
+                        retry_at: Some(self.retry_time(task)),
+                    };
+                }
+                () = cancel.cancelled(), if grace.is_none() => {
+                    let asked = signal.requested_at().unwrap_or_else(|| self.clock.now());
+                    grace = Some(self.clock.sleep_until(after(asked, task.options.cancel_grace_ms)));
+                }
+                () = maybe(&mut grace) => return Outcome::Cancelled,
+            }
+        }
+    }
+
+    fn outcome(
+        &self,
+        task: &TaskRecord,
+        result: Result<Result<Value, TaskError>, Box<dyn std::any::Any + Send>>,
+        cancel_requested: bool,
+    ) -> Outcome {
+        match result {
+            Ok(Ok(value)) => Outcome::Succeeded(value),
+            Ok(Err(TaskError::Cancelled)) => Outcome::Cancelled,
+            Ok(Err(_)) if cancel_requested => Outcome::Cancelled,
+            Ok(Err(TaskError::Retry(error))) => Outcome::Failed {
+                error,
+                timed_out: false,
+                retry_at: Some(self.retry_time(task)),
+            },
+            Ok(Err(TaskError::Permanent(error))) => Outcome::Failed {
+                error,
+                timed_out: false,
+                retry_at: None,
+            },
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".into());
+                Outcome::Failed {
+                    error: format!("handler panicked: {message}"),
+                    timed_out: false,
+                    retry_at: Some(self.retry_time(task)),
+                }
+            }
+        }
+    }
+
+    /// Records the outcome; storage errors are retried while this process lives (its heartbeat
+    /// keeps the task while it holds an unrecorded outcome).
+    async fn finish(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskRecord> {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .finish_task(
+                    task.id,
+                    task.attempt,
+                    &self.worker,
+                    outcome,
+                    self.clock.now(),
+                )
+                .await
+            {
+                Ok(record) => return record,
+                Err(e) => {
+                    tracing::warn!(task_id = %task.id, error = %e, "recording the outcome failed; retrying");
+                    self.clock.sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.clock.sleep(self.config.heartbeat_interval) => {}
+                () = self.stop.cancelled() => return,
+            }
+            if let Err(e) = self.heartbeat_once().await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    async fn heartbeat_once(&self) -> Result<(), EngineError> {
+        if lock(&self.running).is_empty() {
+            return Ok(());
+        }
+        let rows: HashMap<Uuid, bool> = self
+            .store
+            .heartbeat_tasks(&self.worker, self.clock.now())
+            .await?
+            .into_iter()
+            .collect();
+        let now = self.clock.now();
+        for (id, running) in lock(&self.running).iter() {
+            match rows.get(id) {
+                Some(true) => running.cancel.request(now),
+                Some(false) => {}
+                // Rescued by another process: this attempt's outcome will be ignored; stop it.
+                None => running.cancel.request(now),
+            }
+        }
+        Ok(())
+    }
+
+    async fn rescue_loop(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.clock.sleep(self.config.rescue_interval) => {}
+                () = self.stop.cancelled() => return,
+            }
+            if let Err(e) = self.rescue_once().await {
+                tracing::warn!(error = %e, "rescue failed");
+            }
+        }
+    }
+
+    async fn rescue_once(&self) -> Result<Vec<Rescued>, EngineError> {
+        let now = self.clock.now();
+        let stale_before = now
+            - chrono::Duration::from_std(self.config.rescue_after).unwrap_or(chrono::Duration::MAX);
+        let rescued = self.store.rescue_tasks(stale_before, now).await?;
+        for r in &rescued {
+            tracing::warn!(task_id = %r.id, state = %r.state, "rescued a task whose worker stopped heartbeating");
+            if let Some(record) = self.store.get_task(r.id).await? {
+                self.publish(&record, None);
+                self.wake(&record.queue);
+            }
+        }
+        Ok(rescued)
+    }
+}
+
+impl ProgressSink for Inner {
+    fn report(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        progress: Progress,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let due = {
+                let mut last = lock(&self.last_progress_write);
+                let interval =
+                    chrono::Duration::from_std(self.config.progress_interval).unwrap_or_default();
+                let due = progress.percent >= 100.0
+                    || last.get(&id).is_none_or(|at| now - *at >= interval);
+                if due {
+                    last.insert(id, now);
+                }
+                due
+            };
+            // Stored before published: a subscriber that reads the task after the event sees it.
+            if due
+                && let Err(e) = self
+                    .store
+                    .set_progress(id, attempt, &self.worker, &progress)
+                    .await
+            {
+                tracing::warn!(task_id = %id, error = %e, "storing progress failed");
+            }
+            if let Some(event) = self.running_record(id, attempt) {
+                let _ = self.events.send(TaskEvent {
+                    progress: Some(progress),
+                    at: now,
+                    ..event
+                });
+            }
+        })
+    }
+}
+
+impl Inner {
+    /// The event skeleton of a task this process runs.
+    fn running_record(&self, id: Uuid, attempt: i32) -> Option<TaskEvent> {
+        let running = lock(&self.running);
+        let r = running.get(&id)?;
+        Some(TaskEvent {
+            id,
+            kind: r.kind.clone(),
+            queue: r.queue.clone(),
+            state: TaskState::Running,
+            attempt,
+            progress: None,
+            at: self.clock.now(),
+        })
+    }
+}
