@@ -112,6 +112,14 @@ pub const SETTINGS: &[Setting] = &[
         help: "largest request body accepted by JSON routes (uploads have their own limits)",
     },
     Setting {
+        key: "tasks.queues",
+        env: "RELAIS_TASKS_QUEUES",
+        flag: None,
+        default: Some("default=10"),
+        secret: false,
+        help: "task queues this process works, with their concurrency: default=10,imports=2",
+    },
+    Setting {
         key: "shutdown.grace",
         env: "RELAIS_SHUTDOWN_GRACE",
         flag: None,
@@ -254,6 +262,8 @@ pub struct Config {
     pub http_max_body: usize,
     /// Grace period on shutdown.
     pub shutdown_grace: Duration,
+    /// Task queues this process works, with their concurrency.
+    pub task_queues: Vec<(String, usize)>,
     /// Effective raw values with their origins, for `relais config show`.
     effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
 }
@@ -515,6 +525,7 @@ impl ConfigLoader {
             }
         })?;
         let shutdown_grace = v.parse("shutdown.grace", parse_duration)?;
+        let task_queues = v.parse("tasks.queues", parse_queues)?;
         let effective = SETTINGS
             .iter()
             .map(|s| (s, self.values.get(s.key).cloned()))
@@ -528,6 +539,7 @@ impl ConfigLoader {
             log_level,
             http_max_body,
             shutdown_grace,
+            task_queues,
             effective,
         })
     }
@@ -645,6 +657,42 @@ pub fn mask_secret(raw: &str) -> String {
     }
 }
 
+/// Parses `default=10,imports=2`: queue names (letters, digits, `_`, `-`, `.`) with concurrency 1–1000.
+pub fn parse_queues(s: &str) -> Result<Vec<(String, usize)>, String> {
+    let mut queues: Vec<(String, usize)> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, n) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}`: expected NAME=CONCURRENCY"))?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(format!(
+                "`{name}`: a queue name uses letters, digits, `_`, `-` and `.`"
+            ));
+        }
+        let n: usize = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                format!("`{part}`: concurrency must be a whole number from 1 to 1000")
+            })?;
+        if queues.iter().any(|(q, _)| q == name) {
+            return Err(format!("queue `{name}` is listed twice"));
+        }
+        queues.push((name.to_owned(), n));
+    }
+    if queues.is_empty() {
+        return Err("at least one queue is needed".into());
+    }
+    Ok(queues)
+}
+
 /// Parses `250ms`, `30s`, `5m`, `2h` (a bare number means seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -740,6 +788,12 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.http_max_body, 2 << 20);
         assert_eq!(config.redis_url, None);
+        assert_eq!(config.task_queues, vec![("default".to_owned(), 10)]);
+        let queues = parse_queues("default=4, imports=2").unwrap();
+        assert_eq!(
+            queues,
+            vec![("default".to_owned(), 4), ("imports".to_owned(), 2)]
+        );
     }
 
     #[test]
@@ -807,6 +861,18 @@ mod tests {
             (
                 &[("RELAIS_DATABSE_URL", "postgres://x")],
                 "unknown environment variable RELAIS_DATABSE_URL",
+            ),
+            (
+                &[("RELAIS_TASKS_QUEUES", "default=0")],
+                "concurrency must be a whole number from 1 to 1000",
+            ),
+            (
+                &[("RELAIS_TASKS_QUEUES", "a=1,a=2")],
+                "queue `a` is listed twice",
+            ),
+            (
+                &[("RELAIS_TASKS_QUEUES", "bad name=1")],
+                "a queue name uses",
             ),
         ];
         for (vars, expected) in cases {

@@ -179,7 +179,21 @@ async fn harness(ctx: &Ctx) -> Harness {
     harness_with(ctx, ManualClock::new(start_time()), None).await
 }
 
+/// The `test.panics` kind panics on purpose; keep that one panic out of the test output.
+fn quiet_expected_panic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&"expected test panic") {
+                default(info);
+            }
+        }));
+    });
+}
+
 async fn harness_with(ctx: &Ctx, clock: ManualClock, shared: Option<&Harness>) -> Harness {
+    quiet_expected_panic();
     let store = store::open(&ctx.database).await.unwrap();
     store.migrate(&[PLATFORM_MIGRATIONS]).await.unwrap();
     let stubborn = shared.map(|h| h.stubborn.clone()).unwrap_or_default();

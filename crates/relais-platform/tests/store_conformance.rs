@@ -32,6 +32,7 @@ suite!(
     cancel_queued_and_running_tasks,
     rescue_returns_stale_tasks_and_ignores_late_reports,
     retry_by_hand,
+    a_batch_of_outcomes_is_fenced_per_attempt,
 );
 
 const V1: Migration = Migration {
@@ -372,6 +373,13 @@ async fn tasks_round_trip(ctx: Ctx) {
     assert_eq!(created.options, task.options);
     assert_eq!(created.unique_key.as_deref(), Some("k1"));
     assert_eq!(db.get_task(task.id).await.unwrap().unwrap(), created);
+    let plain = new_task("conformance.plain");
+    let inserted = insert(&db, plain.clone()).await;
+    assert_eq!(
+        db.get_task(plain.id).await.unwrap().unwrap(),
+        inserted,
+        "multi-row insert path"
+    );
     let later = NewTask {
         scheduled_at: t(60),
         ..new_task("conformance.echo")
@@ -606,6 +614,11 @@ async fn failures_retry_then_discard_keeping_every_error(ctx: Ctx) {
         (discarded.state, discarded.finished_at),
         (TaskState::Discarded, Some(t(11)))
     );
+    let counts = db.task_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![("conformance.flaky".to_owned(), TaskState::Discarded, 1)]
+    );
     let errors = db.task_errors(task.id).await.unwrap();
     let summary: Vec<_> = errors
         .iter()
@@ -801,6 +814,45 @@ async fn retry_by_hand(ctx: Ctx) {
     assert_eq!(
         db.get_task(holder.id).await.unwrap().unwrap().state,
         TaskState::Available
+    );
+    db.close().await;
+}
+
+async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
+    let db = migrated(&ctx).await;
+    let tasks: Vec<NewTask> = (0..4).map(|_| new_task("conformance.batch")).collect();
+    db.insert_tasks(&tasks).await.unwrap();
+    db.claim_tasks("default", "w1", 4, t(0)).await.unwrap();
+    let ok = |v: i64| Outcome::Succeeded(serde_json::json!(v));
+    let fail = Outcome::Failed {
+        error: "x".into(),
+        timed_out: false,
+        retry_at: Some(t(9)),
+    };
+    let items = vec![
+        (tasks[0].id, 1, ok(0)),
+        (tasks[1].id, 2, ok(1)), // not this attempt
+        (tasks[2].id, 1, fail),
+        (tasks[3].id, 1, ok(3)),
+    ];
+    let states = db.finish_tasks("w1", &items, t(1)).await.unwrap();
+    assert_eq!(
+        states,
+        vec![
+            Some(TaskState::Succeeded),
+            None,
+            Some(TaskState::Retryable),
+            Some(TaskState::Succeeded)
+        ]
+    );
+    assert_eq!(
+        db.get_task(tasks[3].id).await.unwrap().unwrap().result,
+        Some(serde_json::json!(3)),
+        "each its own result"
+    );
+    assert_eq!(
+        db.get_task(tasks[1].id).await.unwrap().unwrap().state,
+        TaskState::Running
     );
     db.close().await;
 }

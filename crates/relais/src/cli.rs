@@ -57,6 +57,33 @@ pub enum Command {
     },
     /// Print the version and the schema versions this binary knows.
     Version,
+    /// Measure performance; prints medians of several runs.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+/// `relais bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// No-op tasks: bulk insert then drain (tasks/s), and enqueue→start latency under a trickle.
+    /// Without a database URL each run uses a fresh SQLite file in a temporary directory.
+    Tasks {
+        /// Tasks per throughput run.
+        #[arg(long, default_value_t = 20_000)]
+        tasks: usize,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Worker concurrency of the queue.
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        /// Tasks in the latency trickle (one every 2 ms).
+        #[arg(long, default_value_t = 500)]
+        trickle: usize,
+    },
 }
 
 /// `relais config` subcommands.

@@ -1,21 +1,35 @@
 //! The relais binary's library: the composition root that wires the platform, the HTTP layer and
 //! the apps together, plus the maintenance commands. `main.rs` only parses arguments.
 
+pub mod bench;
 pub mod cli;
 pub mod logging;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use relais_http::Routes;
 use relais_platform::Platform;
+use relais_platform::clock::SystemClock;
 use relais_platform::config::Config;
 use relais_platform::store::{self, MigrationSet};
+use relais_platform::tasks::{Engine, EngineConfig, Noop, SleepTask};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 /// Migration sets of the apps, in order. Apps register here as they land.
 const APP_MIGRATIONS: &[MigrationSet] = &[];
+
+/// The task engine with every kind this binary knows. Apps register their kinds here.
+pub fn task_engine(platform: &Platform, config: EngineConfig) -> anyhow::Result<Engine> {
+    Ok(
+        Engine::builder(platform.store.clone(), Arc::new(SystemClock), config)
+            .register(Noop)
+            .register(SleepTask)
+            .build()?,
+    )
+}
 
 /// Documented routes of the apps. Apps register here as they land.
 fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
@@ -34,6 +48,7 @@ pub fn version_text() -> String {
 /// A built server, bound to its address, ready to run.
 pub struct Application {
     platform: Platform,
+    engine: Engine,
     listener: TcpListener,
     router: axum::Router,
 }
@@ -46,6 +61,17 @@ impl Application {
         for (component, version, name) in &report.applied {
             tracing::info!(component, version, name, "migration applied");
         }
+        let engine_config = EngineConfig {
+            queues: platform.config.task_queues.clone(),
+            ..EngineConfig::default()
+        };
+        let engine = match task_engine(&platform, engine_config) {
+            Ok(engine) => engine,
+            Err(e) => {
+                platform.store.close().await;
+                return Err(e);
+            }
+        };
         let routes = app_routes(&platform);
         let (router, _doc) = relais_http::app(platform.clone(), routes);
         let listener = match TcpListener::bind(listen).await {
@@ -57,6 +83,7 @@ impl Application {
         };
         Ok(Self {
             platform,
+            engine,
             listener,
             router,
         })
@@ -65,6 +92,11 @@ impl Application {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The task engine (its workers start with [`Application::run`]).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The platform services this application runs on.
@@ -77,6 +109,7 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let Self {
             platform,
+            engine,
             listener,
             router,
         } = self;
@@ -89,6 +122,8 @@ impl Application {
             version = relais_platform::VERSION,
             "relais listening"
         );
+        engine.start(&platform.shutdown);
+        tracing::info!(worker = engine.worker_id(), queues = ?platform.config.task_queues, "task workers started");
         tokio::spawn(trigger_on_signal(platform.shutdown.clone()));
         let grace = platform.config.shutdown_grace;
         let served = relais_http::serve(listener, router, platform.shutdown.clone(), grace).await;

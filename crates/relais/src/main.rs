@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => relais::Application::build(config).await?.run().await,
             Command::Migrate { status } => relais::migrate(config, status).await,
+            Command::Bench { what } => relais::bench::run(config, what).await,
             Command::Version | Command::Config { .. } => Ok(()),
         }
     });

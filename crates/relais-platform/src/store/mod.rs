@@ -21,7 +21,9 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::config::DatabaseConfig;
-use crate::tasks::{AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord};
+use crate::tasks::{
+    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord, TaskState,
+};
 pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
 use uuid::Uuid;
 
@@ -242,8 +244,17 @@ pub trait TaskStore: Send + Sync {
         progress: &Progress,
     ) -> Result<bool, StoreError>;
 
-    /// Ends an attempt. Returns the updated task, or `None` when the attempt was no longer this
-    /// worker's (the outcome is then ignored).
+    /// Ends several attempts of `worker` in one transaction. For each `(id, attempt, outcome)`,
+    /// the task's new state, or `None` when the attempt was no longer this worker's (the
+    /// outcome is then ignored).
+    async fn finish_tasks(
+        &self,
+        worker: &str,
+        items: &[(Uuid, i32, Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<TaskState>>, StoreError>;
+
+    /// Ends one attempt (see [`TaskStore::finish_tasks`]) and returns the updated task.
     async fn finish_task(
         &self,
         id: Uuid,
@@ -251,7 +262,15 @@ pub trait TaskStore: Send + Sync {
         worker: &str,
         outcome: &Outcome,
         now: DateTime<Utc>,
-    ) -> Result<Option<TaskRecord>, StoreError>;
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let mut done = self
+            .finish_tasks(worker, &[(id, attempt, outcome.clone())], now)
+            .await?;
+        match done.pop().flatten() {
+            Some(_) => self.get_task(id).await,
+            None => Ok(None),
+        }
+    }
 
     /// Gives a running attempt back to the queue without counting it (shutdown before it ended).
     async fn release_task(
@@ -287,6 +306,9 @@ pub trait TaskStore: Send + Sync {
 
     /// The errors of every failed attempt of a task, oldest first.
     async fn task_errors(&self, id: Uuid) -> Result<Vec<AttemptError>, StoreError>;
+
+    /// How many tasks there are, by kind and state.
+    async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError>;
 }
 
 /// Every storage role, as one object.

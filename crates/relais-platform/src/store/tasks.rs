@@ -45,23 +45,99 @@ const INSERT: &str =
 const ACTIVE_BY_KEY: &str = "SELECT * FROM relais_tasks
     WHERE unique_key = $1 AND state IN ('available', 'scheduled', 'running', 'retryable')";
 
-const SUCCEED: &str =
-    "UPDATE relais_tasks SET state = 'succeeded', result = $4, finished_at = $5, progress = 100
-    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
-
 const CANCELLED: &str = "UPDATE relais_tasks SET state = 'cancelled', finished_at = $4
-    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
+    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING state";
 
 /// `$4`: retry time or NULL. Out of attempts → discarded; no retry time → failed.
 const FAIL: &str = "UPDATE relais_tasks SET
         state = CASE WHEN $4 IS NULL THEN 'failed' WHEN attempt >= max_attempts THEN 'discarded' ELSE 'retryable' END,
         scheduled_at = CASE WHEN $4 IS NOT NULL AND attempt < max_attempts THEN $4 ELSE scheduled_at END,
         finished_at = CASE WHEN $4 IS NOT NULL AND attempt < max_attempts THEN NULL ELSE $5 END
-    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING *";
+    WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING state";
 
 const INSERT_ERROR: &str =
     "INSERT INTO relais_task_errors (task_id, attempt, at, message, timed_out)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt) DO NOTHING";
+
+/// Rows per multi-row statement (12 parameters a row for inserts: well within both backends' limits).
+const CHUNK: usize = 100;
+
+const INSERT_COLUMNS: &str =
+    "INSERT INTO relais_tasks (id, kind, queue, args, state, priority, max_attempts,
+        scheduled_at, created_at, unique_key, created_by, options) VALUES ";
+
+/// `INSERT … VALUES (…), (…)` for `rows` rows of 12 parameters.
+fn insert_many_sql(rows: usize) -> String {
+    let mut sql = String::from(INSERT_COLUMNS);
+    for r in 0..rows {
+        let b = r * 12;
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(
+            &(1..=12)
+                .map(|i| format!("${}", b + i))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        sql.push(')');
+    }
+    sql
+}
+
+/// Marks `rows` attempts succeeded in one statement; `$1` now, `$2` worker, then
+/// `(id, attempt, result)` per row. Fenced like every attempt write.
+fn succeed_many_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("(${}, ${}, ${})", 3 + r * 3, 4 + r * 3, 5 + r * 3))
+        .collect();
+    format!(
+        "WITH v(id, attempt, result) AS (VALUES {})
+         UPDATE relais_tasks SET state = 'succeeded', result = v.result, finished_at = $1, progress = 100
+         FROM v WHERE relais_tasks.id = v.id AND relais_tasks.attempt = v.attempt
+           AND relais_tasks.worker = $2 AND relais_tasks.state = 'running'",
+        values.join(", ")
+    )
+}
+
+/// The record of a task just inserted as `state` (what the row holds, to the microsecond).
+fn inserted_record(t: &NewTask, state: TaskState) -> TaskRecord {
+    TaskRecord {
+        id: t.id,
+        kind: t.kind.clone(),
+        queue: t.queue.clone(),
+        args: t.args.clone(),
+        state,
+        priority: t.priority,
+        attempt: 0,
+        max_attempts: t.max_attempts,
+        scheduled_at: time(micros(t.scheduled_at)),
+        created_at: time(micros(t.created_at)),
+        started_at: None,
+        finished_at: None,
+        heartbeat_at: None,
+        worker: None,
+        progress: Progress {
+            percent: 0.0,
+            message: None,
+            details: None,
+        },
+        result: None,
+        unique_key: t.unique_key.clone(),
+        created_by: t.created_by.clone(),
+        cancel_requested: false,
+        options: t.options.clone(),
+    }
+}
+
+fn initial_state(t: &NewTask) -> TaskState {
+    if t.scheduled_at > t.created_at {
+        TaskState::Scheduled
+    } else {
+        TaskState::Available
+    }
+}
 
 const CANCEL_QUEUED: &str = "UPDATE relais_tasks SET state = 'cancelled', finished_at = $2
     WHERE id = $1 AND state IN ('available', 'scheduled', 'retryable') RETURNING *";
@@ -174,15 +250,41 @@ macro_rules! task_store {
         impl TaskStore for $store {
             async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let mut out = Vec::with_capacity(tasks.len());
-                for t in tasks {
-                    let state = if t.scheduled_at > t.created_at { TaskState::Scheduled } else { TaskState::Available };
+                let mut out: Vec<Option<(TaskRecord, bool)>> = vec![None; tasks.len()];
+                // Tasks without a unique key cannot conflict (UUIDv7 ids): multi-row inserts.
+                let plain: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].unique_key.is_none()).collect();
+                for chunk in plain.chunks(CHUNK) {
+                    let sql = insert_many_sql(chunk.len());
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for &i in chunk {
+                        let t = &tasks[i];
+                        query = query
+                            .bind(t.id)
+                            .bind(&t.kind)
+                            .bind(&t.queue)
+                            .bind(Json(&t.args))
+                            .bind(initial_state(t).as_str())
+                            .bind(t.priority)
+                            .bind(t.max_attempts)
+                            .bind(micros(t.scheduled_at))
+                            .bind(micros(t.created_at))
+                            .bind(&t.unique_key)
+                            .bind(&t.created_by)
+                            .bind(Json(&t.options));
+                    }
+                    query.execute(&mut *tx).await?;
+                    for &i in chunk {
+                        out[i] = Some((inserted_record(&tasks[i], initial_state(&tasks[i])), true));
+                    }
+                }
+                // Keyed tasks one by one: a key held by an active task returns that task.
+                for (i, t) in tasks.iter().enumerate().filter(|(_, t)| t.unique_key.is_some()) {
                     let inserted: Option<TaskRow> = sqlx::query_as(INSERT)
                         .bind(t.id)
                         .bind(&t.kind)
                         .bind(&t.queue)
                         .bind(Json(&t.args))
-                        .bind(state.as_str())
+                        .bind(initial_state(t).as_str())
                         .bind(t.priority)
                         .bind(t.max_attempts)
                         .bind(micros(t.scheduled_at))
@@ -192,7 +294,7 @@ macro_rules! task_store {
                         .bind(Json(&t.options))
                         .fetch_optional(&mut *tx)
                         .await?;
-                    let record = match inserted {
+                    out[i] = Some(match inserted {
                         Some(row) => (row.try_into()?, true),
                         None => {
                             let existing: Option<TaskRow> = sqlx::query_as(ACTIVE_BY_KEY)
@@ -204,11 +306,10 @@ macro_rules! task_store {
                             })?;
                             (row.try_into()?, false)
                         }
-                    };
-                    out.push(record);
+                    });
                 }
                 tx.commit().await?;
-                Ok(out)
+                Ok(out.into_iter().flatten().collect())
             }
 
             async fn claim_tasks(
@@ -265,55 +366,86 @@ macro_rules! task_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn finish_task(
+            async fn finish_tasks(
                 &self,
-                id: Uuid,
-                attempt: i32,
                 worker: &str,
-                outcome: &Outcome,
+                items: &[(Uuid, i32, Outcome)],
                 now: DateTime<Utc>,
-            ) -> Result<Option<TaskRecord>, StoreError> {
+            ) -> Result<Vec<Option<TaskState>>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let row: Option<TaskRow> = match outcome {
-                    Outcome::Succeeded(result) => sqlx::query_as(SUCCEED)
-                        .bind(id)
-                        .bind(attempt)
-                        .bind(worker)
-                        .bind(Json(result))
+                let mut out: Vec<Option<TaskState>> = vec![None; items.len()];
+                let successes: Vec<usize> =
+                    (0..items.len()).filter(|&i| matches!(items[i].2, Outcome::Succeeded(_))).collect();
+                for chunk in successes.chunks(CHUNK) {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(succeed_many_sql(chunk.len())))
                         .bind(micros(now))
-                        .fetch_optional(&mut *tx)
-                        .await?,
-                    Outcome::Cancelled => sqlx::query_as(CANCELLED)
-                        .bind(id)
-                        .bind(attempt)
-                        .bind(worker)
-                        .bind(micros(now))
-                        .fetch_optional(&mut *tx)
-                        .await?,
-                    Outcome::Failed { error, timed_out, retry_at } => {
-                        let row: Option<TaskRow> = sqlx::query_as(FAIL)
+                        .bind(worker);
+                    for &i in chunk {
+                        let (id, attempt, outcome) = &items[i];
+                        let result = match outcome {
+                            Outcome::Succeeded(v) => v,
+                            _ => &Value::Null,
+                        };
+                        query = query.bind(*id).bind(*attempt).bind(Json(result));
+                    }
+                    let updated = query.execute(&mut *tx).await?.rows_affected();
+                    if updated as usize == chunk.len() {
+                        for &i in chunk {
+                            out[i] = Some(TaskState::Succeeded);
+                        }
+                    } else {
+                        // Some attempts were no longer this worker's: find which were written.
+                        for &i in chunk {
+                            let (id, attempt, _) = &items[i];
+                            let row: Option<(String, i32, Option<String>, Option<i64>)> = sqlx::query_as(
+                                "SELECT state, attempt, worker, finished_at FROM relais_tasks WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            let ours = row.is_some_and(|(state, a, w, at)| {
+                                state == "succeeded" && a == *attempt && w.as_deref() == Some(worker) && at == Some(micros(now))
+                            });
+                            out[i] = ours.then_some(TaskState::Succeeded);
+                        }
+                    }
+                }
+                for (i, (id, attempt, outcome)) in items.iter().enumerate() {
+                    let state: Option<String> = match outcome {
+                        Outcome::Succeeded(_) => continue,
+                        Outcome::Cancelled => sqlx::query_scalar(CANCELLED)
                             .bind(id)
                             .bind(attempt)
                             .bind(worker)
-                            .bind(retry_at.map(micros))
                             .bind(micros(now))
                             .fetch_optional(&mut *tx)
-                            .await?;
-                        if row.is_some() {
-                            sqlx::query(INSERT_ERROR)
+                            .await?,
+                        Outcome::Failed { error, timed_out, retry_at } => {
+                            let state: Option<String> = sqlx::query_scalar(FAIL)
                                 .bind(id)
                                 .bind(attempt)
+                                .bind(worker)
+                                .bind(retry_at.map(micros))
                                 .bind(micros(now))
-                                .bind(error)
-                                .bind(*timed_out)
-                                .execute(&mut *tx)
+                                .fetch_optional(&mut *tx)
                                 .await?;
+                            if state.is_some() {
+                                sqlx::query(INSERT_ERROR)
+                                    .bind(id)
+                                    .bind(attempt)
+                                    .bind(micros(now))
+                                    .bind(error)
+                                    .bind(*timed_out)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            state
                         }
-                        row
-                    }
-                };
+                    };
+                    out[i] = state.map(|s| s.parse().map_err(corrupt)).transpose()?;
+                }
                 tx.commit().await?;
-                row.map(TaskRecord::try_from).transpose()
+                Ok(out)
             }
 
             async fn release_task(&self, id: Uuid, attempt: i32, worker: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -405,6 +537,17 @@ macro_rules! task_store {
                     .fetch_optional(self.read())
                     .await?;
                 row.map(TaskRecord::try_from).transpose()
+            }
+
+            async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError> {
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                    "SELECT kind, state, COUNT(*) FROM relais_tasks GROUP BY kind, state ORDER BY kind, state",
+                )
+                .fetch_all(self.read())
+                .await?;
+                rows.into_iter()
+                    .map(|(kind, state, n)| Ok((kind, state.parse().map_err(corrupt)?, n)))
+                    .collect()
             }
 
             async fn task_errors(&self, id: Uuid) -> Result<Vec<AttemptError>, StoreError> {

@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -202,6 +202,13 @@ impl EngineBuilder {
             .map(|(q, n)| (q.clone(), Arc::new(Semaphore::new(*n))))
             .collect();
         let (events, _) = broadcast::channel(4096);
+        let (completions, receiver) = mpsc::unbounded_channel();
+        let completer = Completer {
+            receiver,
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            worker: worker.clone(),
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -214,6 +221,8 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 idle_loops: std::sync::atomic::AtomicUsize::new(0),
+                completions,
+                completer: Mutex::new(Some(completer)),
                 events,
                 stop: CancellationToken::new(),
                 last_progress_write: Mutex::new(HashMap::new()),
@@ -272,6 +281,8 @@ struct Inner {
     running: Mutex<HashMap<Uuid, Running>>,
     finished: Notify,
     idle_loops: std::sync::atomic::AtomicUsize,
+    completions: mpsc::UnboundedSender<Completion>,
+    completer: Mutex<Option<Completer>>,
     events: broadcast::Sender<TaskEvent>,
     stop: CancellationToken,
     last_progress_write: Mutex<HashMap<Uuid, DateTime<Utc>>>,
@@ -401,6 +412,9 @@ impl Engine {
     /// `shutdown` (stop claiming; let running tasks finish within the grace period; return the
     /// rest to the queue).
     pub fn start(&self, shutdown: &Shutdown) {
+        if let Some(completer) = lock(&self.inner.completer).take() {
+            tokio::spawn(completer.run());
+        }
         for (queue, _) in &self.inner.config.queues {
             tokio::spawn(self.inner.clone().claim_loop(queue.clone()));
         }
@@ -670,10 +684,18 @@ impl Inner {
         self.finished.notify_waiters();
         drop(permit);
         match finished {
-            Some(record) => {
-                metrics::counter!("relais_tasks_finished_total", "kind" => record.kind.clone(), "state" => record.state.as_str())
+            Some(state) => {
+                metrics::counter!("relais_tasks_finished_total", "kind" => task.kind.clone(), "state" => state.as_str())
                     .increment(1);
-                self.publish(&record, None);
+                let _ = self.events.send(TaskEvent {
+                    id: task.id,
+                    kind: task.kind,
+                    queue: task.queue,
+                    state,
+                    attempt: task.attempt,
+                    progress: None,
+                    at: self.clock.now(),
+                });
             }
             None => {
                 tracing::info!(task_id = %task.id, "outcome ignored: the attempt was rescued meanwhile")
@@ -783,23 +805,39 @@ impl Inner {
         }
     }
 
+    /// Records the outcome through the completer, which batches concurrent outcomes into one
+    /// transaction; directly when no completer runs.
+    async fn finish(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskState> {
+        let (reply, answer) = oneshot::channel();
+        let completion = Completion {
+            id: task.id,
+            attempt: task.attempt,
+            outcome: outcome.clone(),
+            reply,
+        };
+        if self.completions.send(completion).is_ok()
+            && let Ok(record) = answer.await
+        {
+            return record;
+        }
+        self.finish_directly(task, outcome).await
+    }
+
     /// Records the outcome; storage errors are retried while this process lives (its heartbeat
     /// keeps the task while it holds an unrecorded outcome).
-    async fn finish(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskRecord> {
+    async fn finish_directly(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskState> {
         let mut delay = Duration::from_millis(50);
         loop {
             match self
                 .store
-                .finish_task(
-                    task.id,
-                    task.attempt,
+                .finish_tasks(
                     &self.worker,
-                    outcome,
+                    &[(task.id, task.attempt, outcome.clone())],
                     self.clock.now(),
                 )
                 .await
             {
-                Ok(record) => return record,
+                Ok(mut states) => return states.pop().flatten(),
                 Err(e) => {
                     tracing::warn!(task_id = %task.id, error = %e, "recording the outcome failed; retrying");
                     self.clock.sleep(delay).await;
@@ -868,6 +906,64 @@ impl Inner {
             }
         }
         Ok(rescued)
+    }
+}
+
+/// An attempt's outcome waiting to be recorded.
+struct Completion {
+    id: Uuid,
+    attempt: i32,
+    outcome: Outcome,
+    reply: oneshot::Sender<Option<TaskState>>,
+}
+
+/// Records outcomes in batches: whatever has accumulated while the previous batch was being
+/// written goes in the next transaction (up to 1,000). It holds no reference to the engine, so it
+/// ends when the engine is dropped.
+struct Completer {
+    receiver: mpsc::UnboundedReceiver<Completion>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    worker: String,
+}
+
+impl Completer {
+    const BATCH: usize = 1_000;
+
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(Self::BATCH);
+        while let Some(first) = self.receiver.recv().await {
+            batch.push(first);
+            while batch.len() < Self::BATCH {
+                match self.receiver.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            let items: Vec<(Uuid, i32, Outcome)> = batch
+                .iter()
+                .map(|c| (c.id, c.attempt, c.outcome.clone()))
+                .collect();
+            let mut delay = Duration::from_millis(50);
+            let records = loop {
+                match self
+                    .store
+                    .finish_tasks(&self.worker, &items, self.clock.now())
+                    .await
+                {
+                    Ok(records) => break records,
+                    Err(e) => {
+                        // The heartbeat keeps these tasks while their outcomes wait.
+                        tracing::warn!(error = %e, tasks = items.len(), "recording outcomes failed; retrying");
+                        self.clock.sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            for (completion, state) in batch.drain(..).zip(records) {
+                let _ = completion.reply.send(state);
+            }
+        }
     }
 }
 

@@ -1,0 +1,217 @@
+//! `relais bench …`: performance measurements that print medians (never asserted by tests).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use relais_platform::Platform;
+use relais_platform::config::{Config, DatabaseConfig};
+use relais_platform::shutdown::Shutdown;
+use relais_platform::tasks::{Engine, EngineConfig, Enqueue, Noop, TaskState};
+
+use crate::cli::BenchCommand;
+
+/// Runs a benchmark.
+pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
+    match what {
+        BenchCommand::Tasks {
+            tasks,
+            runs,
+            concurrency,
+            trickle,
+        } => bench_tasks(config, tasks, runs.max(1), concurrency, trickle).await,
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A platform on the configured database, or on a fresh SQLite file when none is configured.
+async fn platform_for_run(
+    config: &Config,
+    explicit_db: bool,
+) -> anyhow::Result<(Platform, Option<tempdir::TempDir>)> {
+    let (config, dir) = if explicit_db {
+        (config.clone(), None)
+    } else {
+        let dir = tempdir::TempDir::new()?;
+        let db = DatabaseConfig::Sqlite {
+            path: dir.path().join("bench.db"),
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        };
+        (config.clone().with_database(db), Some(dir))
+    };
+    let (platform, _) = Platform::start(config, &[]).await?;
+    Ok((platform, dir))
+}
+
+fn engine(platform: &Platform, concurrency: usize) -> anyhow::Result<Engine> {
+    crate::task_engine(
+        platform,
+        EngineConfig {
+            queues: vec![("bench".into(), concurrency)],
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn noop() -> Enqueue {
+    Enqueue {
+        queue: Some("bench".into()),
+        created_by: Some("bench".into()),
+        ..Enqueue::of::<Noop>(&Default::default()).expect("noop args")
+    }
+}
+
+async fn succeeded_noops(platform: &Platform) -> anyhow::Result<i64> {
+    Ok(platform
+        .store
+        .task_counts()
+        .await?
+        .into_iter()
+        .filter(|(kind, state, _)| kind == "relais.noop" && *state == TaskState::Succeeded)
+        .map(|(_, _, n)| n)
+        .sum())
+}
+
+/// Waits until `target` no-op tasks have succeeded: counted from the event bus, and from the
+/// store when the bus lagged (or at least every second).
+async fn wait_for_noops(
+    platform: &Platform,
+    events: &mut tokio::sync::broadcast::Receiver<relais_platform::tasks::TaskEvent>,
+    target: i64,
+) -> anyhow::Result<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut done = succeeded_noops(platform).await?;
+    while done < target {
+        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+            Ok(Ok(e))
+                if e.state == TaskState::Succeeded
+                    && e.kind == "relais.noop"
+                    && e.progress.is_none() =>
+            {
+                done += 1
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(RecvError::Lagged(_))) | Err(_) => done = succeeded_noops(platform).await?,
+            Ok(Err(RecvError::Closed)) => anyhow::bail!("event bus closed"),
+        }
+    }
+    Ok(())
+}
+
+async fn bench_tasks(
+    config: Config,
+    tasks: usize,
+    runs: usize,
+    concurrency: usize,
+    trickle: usize,
+) -> anyhow::Result<()> {
+    let explicit_db = config.shown_value("database.url").is_some();
+    let backend = match config.database {
+        DatabaseConfig::Sqlite { .. } => "sqlite",
+        DatabaseConfig::Postgres { .. } => "postgres",
+    };
+    println!(
+        "relais bench tasks: backend {backend}, {tasks} no-op tasks per run, {runs} runs, concurrency {concurrency}"
+    );
+    let (mut insert_rates, mut drain_rates, mut total_rates, mut p50s, mut p99s) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for run in 1..=runs {
+        let (platform, _dir) = platform_for_run(&config, explicit_db).await?;
+        let engine = engine(&platform, concurrency)?;
+        let before = succeeded_noops(&platform).await?;
+
+        // Throughput: insert in batches of 1,000 (one transaction each), then drain.
+        let start = Instant::now();
+        for chunk in (0..tasks).collect::<Vec<_>>().chunks(1_000) {
+            engine
+                .enqueue_many(chunk.iter().map(|_| noop()).collect())
+                .await?;
+        }
+        let inserted = start.elapsed();
+        let shutdown = Shutdown::new();
+        let mut events = engine.subscribe();
+        let drain_start = Instant::now();
+        engine.start(&shutdown);
+        wait_for_noops(&platform, &mut events, before + tasks as i64).await?;
+        let drained = drain_start.elapsed();
+        let insert_rate = tasks as f64 / inserted.as_secs_f64();
+        let drain_rate = tasks as f64 / drained.as_secs_f64();
+        let total_rate = tasks as f64 / (inserted + drained).as_secs_f64();
+
+        // Latency: one task every 2 ms while the workers idle; enqueue→start from the records.
+        let mut ids = Vec::with_capacity(trickle);
+        for _ in 0..trickle {
+            ids.push(engine.enqueue(noop()).await?.0.id);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        wait_for_noops(&platform, &mut events, before + (tasks + trickle) as i64).await?;
+        let mut latencies = Vec::with_capacity(trickle);
+        for id in ids {
+            let t = engine.get(id).await?.context("trickle task vanished")?;
+            let started = t.started_at.context("trickle task never started")?;
+            latencies.push((started - t.created_at).num_microseconds().unwrap_or(0) as f64 / 1e3);
+        }
+        latencies.sort_by(f64::total_cmp);
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        println!(
+            "run {run}: insert {insert_rate:>9.0} tasks/s | drain {drain_rate:>8.0} tasks/s | end to end {total_rate:>8.0} tasks/s | enqueue→start p50 {p50:.2} ms, p99 {p99:.2} ms"
+        );
+        insert_rates.push(insert_rate);
+        drain_rates.push(drain_rate);
+        total_rates.push(total_rate);
+        p50s.push(p50);
+        p99s.push(p99);
+        engine
+            .drain(tokio::time::Instant::now() + Duration::from_secs(10))
+            .await;
+        platform.store.close().await;
+    }
+    println!(
+        "median of {runs}: insert {:.0} tasks/s | drain {:.0} tasks/s | end to end {:.0} tasks/s | enqueue→start p50 {:.2} ms, p99 {:.2} ms",
+        median(&mut insert_rates),
+        median(&mut drain_rates),
+        median(&mut total_rates),
+        median(&mut p50s),
+        median(&mut p99s)
+    );
+    Ok(())
+}
+
+mod tempdir {
+    /// A directory removed on drop.
+    pub struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        pub fn new() -> std::io::Result<Self> {
+            let path = std::env::temp_dir().join(format!("relais-bench-{}", std::process::id()));
+            let path = path.with_extension(format!(
+                "{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ));
+            std::fs::create_dir_all(&path)?;
+            Ok(Self(path))
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
