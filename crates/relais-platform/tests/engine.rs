@@ -566,6 +566,13 @@ async fn a_dead_workers_task_is_rescued_and_its_late_report_ignored(ctx: Ctx) {
         rescued.is_empty() || rescued == vec![(id, TaskState::Retryable)],
         "{rescued:?}"
     );
+    // Rescued tasks are due at once; the live process claims it at its next wake-up or poll.
+    for _ in 0..10 {
+        if live.engine.get(id).await.unwrap().unwrap().state == TaskState::Running {
+            break;
+        }
+        live.advance(EngineConfig::default().poll_interval).await;
+    }
     live.until(id, TaskState::Running).await;
     assert_eq!(live.engine.get(id).await.unwrap().unwrap().attempt, 2);
     // The first worker finishes late: its report must not count.

@@ -221,6 +221,7 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 idle_loops: std::sync::atomic::AtomicUsize::new(0),
+                claim_loops: std::sync::atomic::AtomicUsize::new(0),
                 completions,
                 completer: Mutex::new(Some(completer)),
                 events,
@@ -281,6 +282,7 @@ struct Inner {
     running: Mutex<HashMap<Uuid, Running>>,
     finished: Notify,
     idle_loops: std::sync::atomic::AtomicUsize,
+    claim_loops: std::sync::atomic::AtomicUsize,
     completions: mpsc::UnboundedSender<Completion>,
     completer: Mutex<Option<Completer>>,
     events: broadcast::Sender<TaskEvent>,
@@ -416,6 +418,10 @@ impl Engine {
             tokio::spawn(completer.run());
         }
         for (queue, _) in &self.inner.config.queues {
+            // Counted before spawning, so a drain right after `start` waits for the loop.
+            self.inner
+                .claim_loops
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(self.inner.clone().claim_loop(queue.clone()));
         }
         tokio::spawn(self.inner.clone().heartbeat_loop());
@@ -431,6 +437,25 @@ impl Engine {
     pub async fn drain(&self, deadline: tokio::time::Instant) {
         let inner = &self.inner;
         inner.stop.cancel();
+        // A claim in flight when the drain began may still start tasks: wait for every claim
+        // loop to exit first, so nothing is claimed after the tasks below are released.
+        let loops_done = async {
+            loop {
+                let notified = inner.finished.notified();
+                if inner.claim_loops.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        // A claim is one short query: wait for it even past the deadline (bounded).
+        let loops_deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(10));
+        if tokio::time::timeout_at(loops_deadline, loops_done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("claim loops did not stop within 10 s");
+        }
         let all_done = async {
             loop {
                 let notified = inner.finished.notified();
@@ -577,6 +602,17 @@ impl Inner {
     }
 
     async fn claim_loop(self: Arc<Self>, queue: String) {
+        /// Counts the loop out (and wakes a waiting drain) however it exits.
+        struct Exit<'a>(&'a Inner);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                self.0
+                    .claim_loops
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.0.finished.notify_waiters();
+            }
+        }
+        let _exit = Exit(&self);
         let slots = self.slots[&queue].clone();
         let wake = self.wake[&queue].clone();
         loop {
@@ -584,6 +620,9 @@ impl Inner {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
                 () = self.stop.cancelled() => return,
             };
+            if self.stop.is_cancelled() {
+                return;
+            }
             // Take every free slot (up to a batch) before claiming, so each claimed task has one.
             let mut permits = vec![first];
             while permits.len() < self.config.claim_batch as usize {
