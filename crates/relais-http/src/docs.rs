@@ -29,6 +29,7 @@ use crate::extract::Json;
     components(schemas(Problem)),
     tags(
         (name = "observability", description = "Health, readiness, metrics and API description"),
+        (name = "tasks", description = "Durable background tasks"),
     )
 )]
 struct Base;

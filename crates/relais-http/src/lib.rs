@@ -16,6 +16,7 @@ mod health;
 pub mod metrics;
 pub mod middleware;
 mod serve;
+pub mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -36,6 +36,9 @@ suite!(
     problem_table_lists_every_code,
     shutdown_drains_in_flight_requests,
     shutdown_cuts_requests_past_the_grace_period => sqlite_only,
+    tasks_api_enqueue_read_cancel_retry,
+    tasks_api_refuses_bad_requests,
+    tasks_api_runs_tasks_and_answers_celery_style,
 );
 
 // ---- test routes: they exercise the shared extractors and declarations ----
@@ -48,14 +51,14 @@ struct Widget {
 
 /// Create a widget
 #[utoipa::path(post, path = "/api/test/widgets", request_body = Widget,
-    responses((status = 201, body = Widget)))]
+    responses((status = 201, description = "Test response", body = Widget)))]
 async fn create_widget(Json(widget): Json<Widget>) -> (StatusCode, Json<Widget>) {
     (StatusCode::CREATED, Json(widget))
 }
 
 /// One item
 #[utoipa::path(get, path = "/api/test/items/{id}", params(("id" = u32, Path, description = "Item id")),
-    responses((status = 200, body = u32)))]
+    responses((status = 200, description = "Test response", body = u32)))]
 async fn item(Path(id): Path<u32>) -> Json<u32> {
     Json(id)
 }
@@ -67,31 +70,31 @@ struct Search {
 }
 
 /// Search
-#[utoipa::path(get, path = "/api/test/search", params(Search), responses((status = 200, body = u32)))]
+#[utoipa::path(get, path = "/api/test/search", params(Search), responses((status = 200, description = "Test response", body = u32)))]
 async fn search(Query(q): Query<Search>) -> Json<u32> {
     Json(q.limit)
 }
 
 /// Admin only
-#[utoipa::path(delete, path = "/api/test/admin", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/test/admin", responses((status = 204, description = "Test response")))]
 async fn admin_only() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
 /// Viewer only
-#[utoipa::path(get, path = "/api/test/viewer", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/test/viewer", responses((status = 200, description = "Test response")))]
 async fn viewer_only() -> StatusCode {
     StatusCode::OK
 }
 
 /// Panics
-#[utoipa::path(get, path = "/api/test/panic", responses((status = 500)))]
+#[utoipa::path(get, path = "/api/test/panic", responses((status = 500, description = "Test response")))]
 async fn panics() -> StatusCode {
     panic!("boom with secret panic detail")
 }
 
 /// Fails internally
-#[utoipa::path(get, path = "/api/test/fail", responses((status = 500)))]
+#[utoipa::path(get, path = "/api/test/fail", responses((status = 500, description = "Test response")))]
 async fn fails() -> Result<StatusCode, ApiError> {
     Err(ApiError::internal(std::io::Error::other(
         "secret detail xyz",
@@ -105,7 +108,7 @@ struct Gate {
 }
 
 /// Waits for the test to release it
-#[utoipa::path(get, path = "/api/test/slow", responses((status = 200)))]
+#[utoipa::path(get, path = "/api/test/slow", responses((status = 200, description = "Test response")))]
 async fn slow(State(gate): State<Gate>) -> &'static str {
     gate.entered.notify_one();
     gate.release.notified().await;
@@ -131,6 +134,7 @@ fn test_routes(gate: Gate) -> Routes<()> {
 
 struct TestApp {
     router: Router,
+    engine: relais_platform::tasks::Engine,
     doc: OpenApi,
     platform: Platform,
     gate: Gate,
@@ -161,9 +165,23 @@ async fn start(config: Config) -> TestApp {
     quiet_expected_panic();
     let (platform, _) = Platform::start(config, &[]).await.expect("platform starts");
     let gate = Gate::default();
-    let (router, doc) = relais_http::app(platform.clone(), vec![test_routes(gate.clone())]);
+    let engine = relais_platform::tasks::Engine::builder(
+        platform.store.clone(),
+        Arc::new(relais_platform::clock::SystemClock),
+        relais_platform::tasks::EngineConfig::default(),
+    )
+    .register(relais_platform::tasks::Noop)
+    .register(relais_platform::tasks::SleepTask)
+    .build()
+    .unwrap();
+    let routes = vec![
+        test_routes(gate.clone()),
+        relais_http::tasks::routes(engine.clone()),
+    ];
+    let (router, doc) = relais_http::app(platform.clone(), routes);
     TestApp {
         router,
+        engine,
         doc,
         platform,
         gate,
@@ -221,6 +239,32 @@ async fn send(app: &TestApp, request: Request<Body>) -> Reply {
         headers: parts.headers,
         body,
     }
+}
+
+/// Sends as an authenticated caller of `role` (what the authentication layer will provide).
+async fn send_as(app: &TestApp, role: Role, request: Request<Body>) -> Reply {
+    let principal = relais_http::Principal {
+        name: format!("test-{role:?}").to_lowercase(),
+        role,
+    };
+    let router = app.router.clone().layer(axum::Extension(principal));
+    let response = router.oneshot(request).await.expect("infallible router");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes().to_vec();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+fn json_post(uri: &str, body: serde_json::Value) -> Request<Body> {
+    request(
+        Method::POST,
+        uri,
+        Some("application/json"),
+        body.to_string(),
+    )
 }
 
 async fn get(app: &TestApp, uri: &str) -> Reply {
@@ -696,6 +740,12 @@ async fn openapi_document_describes_every_route(ctx: Ctx) {
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
                 "{method} {path}: responses"
             );
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"].is_string(),
+                    "{method} {path} {status}: a response needs a description"
+                );
+            }
             let id = op["operationId"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{method} {path}: operationId"));
@@ -870,5 +920,252 @@ async fn shutdown_cuts_requests_past_the_grace_period(ctx: Ctx) {
         in_flight.await.unwrap().is_err(),
         "the stuck request was cut"
     );
+    app.platform.store.close().await;
+}
+
+async fn tasks_api_enqueue_read_cancel_retry(ctx: Ctx) {
+    // The engine is not started: tasks stay queued, so every step is deterministic.
+    let app = start(config(&ctx)).await;
+    let op = Role::Operator;
+    let created = send_as(
+        &app,
+        op,
+        json_post(
+            "/api/tasks",
+            serde_json::json!({"kind": "relais.sleep", "args": {"ms": 5}, "priority": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.text());
+    let task = created.json();
+    let id = task["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            task["state"].as_str(),
+            task["priority"].as_i64(),
+            task["created_by"].as_str()
+        ),
+        (Some("available"), Some(3), Some("test-operator"))
+    );
+    assert_eq!(task["links"]["self"], format!("/api/tasks/{id}"));
+
+    let read = send_as(
+        &app,
+        Role::Viewer,
+        Request::get(format!("/api/tasks/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.json()["errors"], serde_json::json!([]));
+    let celery = send_as(
+        &app,
+        Role::Viewer,
+        Request::get(format!("/api/async/task/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (celery["task_id"].as_str(), celery["state"].as_str()),
+        (Some(id.as_str()), Some("PENDING"))
+    );
+
+    let viewer_cancel = send_as(
+        &app,
+        Role::Viewer,
+        request(Method::DELETE, &format!("/api/tasks/{id}"), None, ""),
+    )
+    .await;
+    viewer_cancel.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    let cancelled = send_as(
+        &app,
+        op,
+        request(Method::DELETE, &format!("/api/tasks/{id}"), None, ""),
+    )
+    .await;
+    assert_eq!(
+        (cancelled.status, cancelled.json()["state"].clone()),
+        (StatusCode::OK, serde_json::json!("cancelled"))
+    );
+    send_as(
+        &app,
+        op,
+        request(Method::DELETE, &format!("/api/tasks/{id}"), None, ""),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT, "conflict");
+    let celery = send_as(
+        &app,
+        Role::Viewer,
+        Request::get(format!("/api/async/task/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json();
+    assert_eq!(celery["state"], "REVOKED");
+
+    let retried = send_as(
+        &app,
+        op,
+        request(Method::POST, &format!("/api/tasks/{id}/retry"), None, ""),
+    )
+    .await;
+    assert_eq!(
+        (retried.status, retried.json()["state"].clone()),
+        (StatusCode::ACCEPTED, serde_json::json!("available"))
+    );
+    send_as(
+        &app,
+        op,
+        request(Method::POST, &format!("/api/tasks/{id}/retry"), None, ""),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT, "conflict");
+
+    let keyed = serde_json::json!({"kind": "relais.noop", "unique_key": "nightly"});
+    let first = send_as(&app, op, json_post("/api/tasks", keyed.clone())).await;
+    let again = send_as(&app, op, json_post("/api/tasks", keyed)).await;
+    assert_eq!(
+        (first.status, again.status),
+        (StatusCode::ACCEPTED, StatusCode::OK)
+    );
+    assert_eq!(
+        first.json()["id"],
+        again.json()["id"],
+        "the queued task with that key"
+    );
+
+    let missing = uuid::Uuid::now_v7();
+    send_as(
+        &app,
+        Role::Viewer,
+        Request::get(format!("/api/tasks/{missing}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    send_as(
+        &app,
+        op,
+        request(
+            Method::DELETE,
+            &format!("/api/async/task/{missing}"),
+            None,
+            "",
+        ),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    app.platform.store.close().await;
+}
+
+async fn tasks_api_refuses_bad_requests(ctx: Ctx) {
+    let app = start(config(&ctx)).await;
+    let op = Role::Operator;
+    let cases = [
+        (
+            serde_json::json!({"kind": "no.such"}),
+            "unknown task kind `no.such`",
+        ),
+        (
+            serde_json::json!({"kind": "relais.sleep", "args": {"ms": "x"}}),
+            "invalid arguments for `relais.sleep`",
+        ),
+        (
+            serde_json::json!({"kind": "relais.noop", "max_attempts": 0}),
+            "`max_attempts`",
+        ),
+        (
+            serde_json::json!({"kind": "relais.noop", "queue": "elsewhere"}),
+            "no queue `elsewhere`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reply = send_as(&app, op, json_post("/api/tasks", body.clone())).await;
+        let problem = reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(expected),
+            "{body}: {problem}"
+        );
+    }
+    let unknown_field = send_as(
+        &app,
+        op,
+        json_post(
+            "/api/tasks",
+            serde_json::json!({"kind": "relais.noop", "prio": 1}),
+        ),
+    )
+    .await;
+    unknown_field.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    send_as(
+        &app,
+        op,
+        request(Method::POST, "/api/tasks", Some("application/json"), "{"),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "invalid_json");
+    send_as(
+        &app,
+        op,
+        request(Method::GET, "/api/tasks/not-a-uuid", None, ""),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "invalid_path");
+    send_as(
+        &app,
+        Role::Viewer,
+        json_post("/api/tasks", serde_json::json!({"kind": "relais.noop"})),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.platform.store.close().await;
+}
+
+async fn tasks_api_runs_tasks_and_answers_celery_style(ctx: Ctx) {
+    let app = start(config(&ctx)).await;
+    let mut events = app.engine.subscribe();
+    app.engine.start(&app.platform.shutdown);
+    let created = send_as(
+        &app,
+        Role::Operator,
+        json_post(
+            "/api/tasks",
+            serde_json::json!({"kind": "relais.sleep", "args": {"ms": 1}}),
+        ),
+    )
+    .await;
+    let id: uuid::Uuid = created.json()["id"].as_str().unwrap().parse().unwrap();
+    let wait = async {
+        loop {
+            if let Ok(e) = events.recv().await
+                && e.id == id
+                && e.state == relais_platform::tasks::TaskState::Succeeded
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("the task ran");
+    let celery = send_as(
+        &app,
+        Role::Viewer,
+        Request::get(format!("/api/async/task/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .json();
+    assert_eq!(celery["state"], "SUCCESS");
+    assert_eq!(celery["result"], serde_json::json!({"slept_ms": 1}));
+    assert_eq!(celery["progress"], 100.0);
+    app.engine.drain(tokio::time::Instant::now()).await;
     app.platform.store.close().await;
 }

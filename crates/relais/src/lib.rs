@@ -72,7 +72,8 @@ impl Application {
                 return Err(e);
             }
         };
-        let routes = app_routes(&platform);
+        let mut routes = vec![relais_http::tasks::routes(engine.clone())];
+        routes.extend(app_routes(&platform));
         let (router, _doc) = relais_http::app(platform.clone(), routes);
         let listener = match TcpListener::bind(listen).await {
             Ok(listener) => listener,
