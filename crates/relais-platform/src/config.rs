@@ -120,6 +120,14 @@ pub const SETTINGS: &[Setting] = &[
         help: "task queues this process works, with their concurrency: default=10,imports=2",
     },
     Setting {
+        key: "tasks.rescue_after",
+        env: "RELAIS_TASKS_RESCUE_AFTER",
+        flag: None,
+        default: Some("30s"),
+        secret: false,
+        help: "a running task whose worker has not heartbeated for this long is rescued (at least 2s)",
+    },
+    Setting {
         key: "shutdown.grace",
         env: "RELAIS_SHUTDOWN_GRACE",
         flag: None,
@@ -264,6 +272,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Task queues this process works, with their concurrency.
     pub task_queues: Vec<(String, usize)>,
+    /// Rescue running tasks whose worker stopped heartbeating for this long.
+    pub task_rescue_after: Duration,
     /// Effective raw values with their origins, for `relais config show`.
     effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
 }
@@ -526,6 +536,14 @@ impl ConfigLoader {
         })?;
         let shutdown_grace = v.parse("shutdown.grace", parse_duration)?;
         let task_queues = v.parse("tasks.queues", parse_queues)?;
+        let task_rescue_after = v.parse("tasks.rescue_after", |s| {
+            let d = parse_duration(s)?;
+            if d < Duration::from_secs(2) {
+                Err("must be at least 2s (four heartbeats)".into())
+            } else {
+                Ok(d)
+            }
+        })?;
         let effective = SETTINGS
             .iter()
             .map(|s| (s, self.values.get(s.key).cloned()))
@@ -540,6 +558,7 @@ impl ConfigLoader {
             http_max_body,
             shutdown_grace,
             task_queues,
+            task_rescue_after,
             effective,
         })
     }

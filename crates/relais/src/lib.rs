@@ -7,6 +7,7 @@ pub mod logging;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use relais_http::Routes;
@@ -61,8 +62,12 @@ impl Application {
         for (component, version, name) in &report.applied {
             tracing::info!(component, version, name, "migration applied");
         }
+        let rescue_after = platform.config.task_rescue_after;
         let engine_config = EngineConfig {
             queues: platform.config.task_queues.clone(),
+            rescue_after,
+            rescue_interval: (rescue_after / 6)
+                .clamp(Duration::from_millis(250), Duration::from_secs(5)),
             ..EngineConfig::default()
         };
         let engine = match task_engine(&platform, engine_config) {

@@ -18,6 +18,7 @@ suite!(
     no_configuration_means_sqlite_in_the_data_dir => sqlite_only,
     configuration_layers_and_errors => sqlite_only,
     docs_page_renders_in_a_browser_without_network => sqlite_only needs_browser,
+    sigkill_mid_work_loses_no_task,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
@@ -515,4 +516,80 @@ async fn docs_page_renders_in_a_browser_without_network(ctx: Ctx) {
         assert!(!log.contains(cdn), "the page tried to reach {cdn}");
     }
     assert!(server.terminate());
+}
+
+/// Tasks by state, from the shared database.
+async fn task_states(
+    store: &std::sync::Arc<dyn relais_platform::store::Store>,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut by_state = std::collections::BTreeMap::new();
+    for (_, state, n) in store.task_counts().await.unwrap() {
+        *by_state.entry(state.to_string()).or_insert(0) += n;
+    }
+    by_state
+}
+
+async fn sigkill_mid_work_loses_no_task(ctx: Ctx) {
+    use relais_platform::tasks::{Engine, EngineConfig, Enqueue, SleepTask};
+    const TASKS: i64 = 10_000;
+    let migrated = run(relais_db(&ctx).arg("migrate"));
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    // Another process enqueues into the shared database (the HTTP route needs a token).
+    let store = relais_platform::store::open(&ctx.database).await.unwrap();
+    let clock = std::sync::Arc::new(relais_platform::clock::SystemClock);
+    let producer = Engine::builder(store.clone(), clock, EngineConfig::default())
+        .register(SleepTask)
+        .build()
+        .unwrap();
+    let requests: Vec<Enqueue> = (0..TASKS)
+        .map(|_| Enqueue::new("relais.sleep", serde_json::json!({"ms": 2})))
+        .collect();
+    for chunk in requests.chunks(1_000) {
+        producer.enqueue_many(chunk.to_vec()).await.unwrap();
+    }
+    let server_cmd = || {
+        let mut cmd = relais_db(&ctx);
+        cmd.env("RELAIS_TASKS_RESCUE_AFTER", "2s");
+        cmd
+    };
+    let succeeded = |states: &std::collections::BTreeMap<String, i64>| {
+        states.get("succeeded").copied().unwrap_or(0)
+    };
+
+    let mut first = Server::start(&ctx, "crash-1", server_cmd());
+    first.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while succeeded(&task_states(&store).await) < 1_000 {
+        assert!(
+            Instant::now() < deadline,
+            "no progress: {:?}",
+            task_states(&store).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    let at_kill = task_states(&store).await;
+    assert!(
+        succeeded(&at_kill) < TASKS,
+        "killed too late to test anything: {at_kill:?}"
+    );
+
+    let mut second = Server::start(&ctx, "crash-2", server_cmd());
+    second.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let states = task_states(&store).await;
+        if succeeded(&states) == TASKS {
+            assert_eq!(states.len(), 1, "nothing left in another state: {states:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all tasks finished after the restart: {states:?} (at kill: {at_kill:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(second.terminate(), "{}", second.log_text());
+    store.close().await;
 }

@@ -899,7 +899,10 @@ impl Inner {
     }
 
     async fn heartbeat_once(&self) -> Result<(), EngineError> {
-        if lock(&self.running).is_empty() {
+        // Only tasks running before the query are judged by its answer: one claimed meanwhile
+        // is running here but may be missing from the answer without having been rescued.
+        let before: Vec<Uuid> = lock(&self.running).keys().copied().collect();
+        if before.is_empty() {
             return Ok(());
         }
         let rows: HashMap<Uuid, bool> = self
@@ -909,12 +912,17 @@ impl Inner {
             .into_iter()
             .collect();
         let now = self.clock.now();
-        for (id, running) in lock(&self.running).iter() {
-            match rows.get(id) {
-                Some(true) => running.cancel.request(now),
+        let running = lock(&self.running);
+        for id in before {
+            let Some(task) = running.get(&id) else {
+                continue;
+            };
+            match rows.get(&id) {
+                Some(true) => task.cancel.request(now),
                 Some(false) => {}
-                // Rescued by another process: this attempt's outcome will be ignored; stop it.
-                None => running.cancel.request(now),
+                // Neither running nor ours any more while still executing here: rescued by
+                // another process (this attempt's outcome will be ignored), or just recorded.
+                None => task.cancel.request(now),
             }
         }
         Ok(())
