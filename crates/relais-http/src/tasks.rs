@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use relais_platform::tasks::{
-    AttemptError, CancelOutcome, Engine, EngineError, Enqueue, TaskRecord, TaskState,
+    AttemptError, CancelOutcome, Engine, EngineError, Enqueue, TaskFilter, TaskRecord, TaskState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use crate::access::{Access, Principal, Role, Routes};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 
 /// The documented task routes, for the engine `engine`.
 pub fn routes(engine: Engine) -> Routes<()> {
     Routes::<Engine>::new()
         .route(Access::Role(Role::Operator), routes!(enqueue))
+        .route(Access::Role(Role::Viewer), routes!(list_tasks))
         .route(Access::Role(Role::Viewer), routes!(get_task))
         .route(Access::Role(Role::Operator), routes!(cancel_task))
         .route(Access::Role(Role::Operator), routes!(retry_task))
@@ -244,6 +245,87 @@ async fn enqueue(
         StatusCode::OK
     };
     Ok((status, Json(TaskView::new(record, None))).into_response())
+}
+
+/// Filters and page of a task listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Comma-separated states, e.g. `running,retryable`.
+    pub state: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Queue.
+    pub queue: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// Cursor: the `next` of the previous page.
+    pub after: Option<Uuid>,
+    /// Page size, 1–1000 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A page of tasks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    /// Newest first.
+    pub items: Vec<TaskView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<Uuid>,
+}
+
+/// List tasks
+///
+/// Newest first, filtered, with cursor pagination.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "Invalid filter", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_tasks(
+    State(engine): State<Engine>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "`limit` must be from 1 to 1000",
+        ));
+    }
+    let states = match q.state.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<TaskState>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("`state`: {e}")))?,
+    };
+    let filter = TaskFilter {
+        states,
+        kind: q.kind,
+        queue: q.queue,
+        created_from: q.created_from,
+        created_to: q.created_to,
+        before: q.after,
+        limit,
+    };
+    let records = engine.list(&filter).await.map_err(engine_error)?;
+    let next = if records.len() == limit as usize {
+        records.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(Json(TaskPage {
+        items: records
+            .into_iter()
+            .map(|r| TaskView::new(r, None))
+            .collect(),
+        next,
+    }))
 }
 
 /// One task

@@ -39,6 +39,7 @@ suite!(
     tasks_api_enqueue_read_cancel_retry,
     tasks_api_refuses_bad_requests,
     tasks_api_runs_tasks_and_answers_celery_style,
+    tasks_api_lists_with_filters_and_cursor,
 );
 
 // ---- test routes: they exercise the shared extractors and declarations ----
@@ -1167,5 +1168,94 @@ async fn tasks_api_runs_tasks_and_answers_celery_style(ctx: Ctx) {
     assert_eq!(celery["result"], serde_json::json!({"slept_ms": 1}));
     assert_eq!(celery["progress"], 100.0);
     app.engine.drain(tokio::time::Instant::now()).await;
+    app.platform.store.close().await;
+}
+
+async fn tasks_api_lists_with_filters_and_cursor(ctx: Ctx) {
+    let app = start(config(&ctx)).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let kind = if i % 2 == 0 {
+            "relais.noop"
+        } else {
+            "relais.sleep"
+        };
+        let args = if i % 2 == 0 {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({"ms": 1})
+        };
+        let reply = send_as(
+            &app,
+            Role::Operator,
+            json_post(
+                "/api/tasks",
+                serde_json::json!({"kind": kind, "args": args}),
+            ),
+        )
+        .await;
+        ids.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    let cancel = send_as(
+        &app,
+        Role::Operator,
+        request(Method::DELETE, &format!("/api/tasks/{}", ids[0]), None, ""),
+    )
+    .await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    let list = |uri: String| {
+        let app = &app;
+        async move {
+            let reply = send_as(
+                app,
+                Role::Viewer,
+                Request::get(uri).body(Body::empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            reply.json()
+        }
+    };
+    let page_ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let first = list("/api/tasks?limit=2".into()).await;
+    assert_eq!(page_ids(&first), newest_first[..2].to_vec());
+    let cursor = first["next"].as_str().unwrap().to_owned();
+    let second = list(format!("/api/tasks?limit=2&after={cursor}")).await;
+    assert_eq!(page_ids(&second), newest_first[2..4].to_vec());
+    let last = list(format!(
+        "/api/tasks?limit=2&after={}",
+        second["next"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(page_ids(&last), newest_first[4..].to_vec());
+    assert!(last["next"].is_null(), "no page after the last");
+    let sleeps = list("/api/tasks?kind=relais.sleep".into()).await;
+    assert_eq!(page_ids(&sleeps), vec![ids[3].clone(), ids[1].clone()]);
+    let cancelled = list("/api/tasks?state=cancelled,failed".into()).await;
+    assert_eq!(page_ids(&cancelled), vec![ids[0].clone()]);
+    for (uri, code) in [
+        ("/api/tasks?state=done", "invalid_query"),
+        ("/api/tasks?limit=0", "invalid_query"),
+        ("/api/tasks?limit=abc", "invalid_query"),
+        ("/api/tasks?created_from=yesterday", "invalid_query"),
+        ("/api/tasks?after=not-a-uuid", "invalid_query"),
+        ("/api/tasks?colour=red", "invalid_query"),
+    ] {
+        send_as(
+            &app,
+            Role::Viewer,
+            Request::get(uri).body(Body::empty()).unwrap(),
+        )
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, code);
+    }
     app.platform.store.close().await;
 }

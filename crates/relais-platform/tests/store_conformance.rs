@@ -6,7 +6,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use relais_platform::store::{
     self, Migration, MigrationSet, PLATFORM_MIGRATIONS, Store, StoreError,
 };
-use relais_platform::tasks::{CancelOutcome, ExecOptions, NewTask, Outcome, Progress, TaskState};
+use relais_platform::tasks::{
+    CancelOutcome, ExecOptions, NewTask, Outcome, Progress, TaskFilter, TaskState,
+};
 use relais_testkit::{Ctx, TestBackend, exec, suite};
 use uuid::Uuid;
 
@@ -33,6 +35,7 @@ suite!(
     rescue_returns_stale_tasks_and_ignores_late_reports,
     retry_by_hand,
     a_batch_of_outcomes_is_fenced_per_attempt,
+    listing_filters_and_pages_newest_first,
 );
 
 const V1: Migration = Migration {
@@ -854,5 +857,104 @@ async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
         db.get_task(tasks[1].id).await.unwrap().unwrap().state,
         TaskState::Running
     );
+    db.close().await;
+}
+
+async fn listing_filters_and_pages_newest_first(ctx: Ctx) {
+    let db = migrated(&ctx).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let kind = if i % 2 == 0 {
+            "conformance.even"
+        } else {
+            "conformance.odd"
+        };
+        let task = NewTask {
+            created_at: t(i),
+            scheduled_at: t(i),
+            queue: if i < 5 {
+                "default".into()
+            } else {
+                "other".into()
+            },
+            ..new_task(kind)
+        };
+        ids.push(insert(&db, task).await.id);
+    }
+    db.claim_tasks("default", "w1", 1, t(10)).await.unwrap(); // the highest priority, oldest: ids[0]
+    let list = |f: TaskFilter| {
+        let db = db.clone();
+        async move {
+            db.list_tasks(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = list(TaskFilter {
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(
+        all,
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    let page1 = list(TaskFilter {
+        limit: 3,
+        ..TaskFilter::default()
+    })
+    .await;
+    let page2 = list(TaskFilter {
+        limit: 3,
+        before: page1.last().copied(),
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(
+        [page1.clone(), page2].concat(),
+        all[..6].to_vec(),
+        "the cursor continues where the page ended"
+    );
+    let evens = list(TaskFilter {
+        kind: Some("conformance.even".into()),
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(evens, vec![ids[6], ids[4], ids[2], ids[0]]);
+    let other = list(TaskFilter {
+        queue: Some("other".into()),
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(other, vec![ids[6], ids[5]]);
+    let running = list(TaskFilter {
+        states: vec![TaskState::Running],
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(running, vec![ids[0]]);
+    let both = list(TaskFilter {
+        states: vec![TaskState::Running, TaskState::Available],
+        kind: Some("conformance.odd".into()),
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(both, vec![ids[5], ids[3], ids[1]]);
+    let window = list(TaskFilter {
+        created_from: Some(t(2)),
+        created_to: Some(t(4)),
+        limit: 100,
+        ..TaskFilter::default()
+    })
+    .await;
+    assert_eq!(window, vec![ids[3], ids[2]]);
     db.close().await;
 }

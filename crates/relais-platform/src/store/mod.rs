@@ -22,7 +22,8 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::config::DatabaseConfig;
 use crate::tasks::{
-    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord, TaskState,
+    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskFilter, TaskRecord,
+    TaskState,
 };
 pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
 use uuid::Uuid;
@@ -306,6 +307,9 @@ pub trait TaskStore: Send + Sync {
 
     /// The errors of every failed attempt of a task, oldest first.
     async fn task_errors(&self, id: Uuid) -> Result<Vec<AttemptError>, StoreError>;
+
+    /// Tasks matching `filter`, newest first (ids are UUIDv7, so id order is creation order).
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError>;
 
     /// How many tasks there are, by kind and state.
     async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError>;

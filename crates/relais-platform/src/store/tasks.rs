@@ -13,8 +13,8 @@ use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::{StoreError, TaskStore};
 use crate::tasks::{
-    AttemptError, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued, TaskRecord,
-    TaskState,
+    AttemptError, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued, TaskFilter,
+    TaskRecord, TaskState,
 };
 
 const CLAIM_SQLITE: &str = "UPDATE relais_tasks SET state = 'running', attempt = attempt + 1,
@@ -129,6 +129,42 @@ fn inserted_record(t: &NewTask, state: TaskState) -> TaskRecord {
         cancel_requested: false,
         options: t.options.clone(),
     }
+}
+
+/// The listing query for `filter`; parameters are bound in the order the conditions appear.
+fn list_sql(filter: &TaskFilter) -> String {
+    let mut conditions = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !filter.states.is_empty() {
+        let params: Vec<String> = filter.states.iter().map(|_| next()).collect();
+        conditions.push(format!("state IN ({})", params.join(", ")));
+    }
+    if filter.kind.is_some() {
+        conditions.push(format!("kind = {}", next()));
+    }
+    if filter.queue.is_some() {
+        conditions.push(format!("queue = {}", next()));
+    }
+    if filter.created_from.is_some() {
+        conditions.push(format!("created_at >= {}", next()));
+    }
+    if filter.created_to.is_some() {
+        conditions.push(format!("created_at < {}", next()));
+    }
+    if filter.before.is_some() {
+        conditions.push(format!("id < {}", next()));
+    }
+    let limit = next();
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    format!("SELECT * FROM relais_tasks {filter} ORDER BY id DESC LIMIT {limit}")
 }
 
 fn initial_state(t: &NewTask) -> TaskState {
@@ -537,6 +573,31 @@ macro_rules! task_store {
                     .fetch_optional(self.read())
                     .await?;
                 row.map(TaskRecord::try_from).transpose()
+            }
+
+            async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
+                let sql = list_sql(filter);
+                let mut query = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql));
+                for state in &filter.states {
+                    query = query.bind(state.as_str());
+                }
+                if let Some(kind) = &filter.kind {
+                    query = query.bind(kind);
+                }
+                if let Some(queue) = &filter.queue {
+                    query = query.bind(queue);
+                }
+                if let Some(from) = filter.created_from {
+                    query = query.bind(micros(from));
+                }
+                if let Some(to) = filter.created_to {
+                    query = query.bind(micros(to));
+                }
+                if let Some(before) = filter.before {
+                    query = query.bind(before);
+                }
+                let rows = query.bind(i64::from(filter.limit.clamp(1, 1000))).fetch_all(self.read()).await?;
+                records(rows)
             }
 
             async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError> {

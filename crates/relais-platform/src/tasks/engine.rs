@@ -405,6 +405,14 @@ impl Engine {
         Ok(self.inner.store.get_task(id).await?)
     }
 
+    /// Tasks matching `filter`, newest first.
+    pub async fn list(
+        &self,
+        filter: &super::model::TaskFilter,
+    ) -> Result<Vec<TaskRecord>, EngineError> {
+        Ok(self.inner.store.list_tasks(filter).await?)
+    }
+
     /// The errors of every failed attempt of a task.
     pub async fn errors(&self, id: Uuid) -> Result<Vec<AttemptError>, EngineError> {
         Ok(self.inner.store.task_errors(id).await?)

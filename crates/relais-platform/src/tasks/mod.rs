@@ -10,5 +10,5 @@ pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError, Enqueue, Task
 pub use handler::{Noop, SleepArgs, SleepTask, Task, TaskContext, TaskError, TaskOptions};
 pub use model::{
     AttemptError, Backoff, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued,
-    TaskRecord, TaskState,
+    TaskFilter, TaskRecord, TaskState,
 };

@@ -266,6 +266,25 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// Which tasks to list: every set field must match. Newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    /// In one of these states (any when empty).
+    pub states: Vec<TaskState>,
+    /// Of this kind.
+    pub kind: Option<String>,
+    /// On this queue.
+    pub queue: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Older than this task (the cursor: the last id of the previous page).
+    pub before: Option<Uuid>,
+    /// At most this many (1–1000).
+    pub limit: u32,
+}
+
 /// A task returned to the queue (or discarded) by the rescuer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rescued {
