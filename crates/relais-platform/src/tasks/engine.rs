@@ -8,60 +8,27 @@
 //! `(id, attempt, worker)`.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
-use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::handler::{Erased, ErasedTask, ProgressSink, Registry, Task, TaskContext, TaskError};
+use super::completer::{Completer, Completion};
+pub use super::engine_config::EngineConfig;
+pub use super::enqueue::Enqueue;
+pub use super::event::TaskEvent;
+use super::handler::{Erased, ProgressSink, Registry, Task};
 use super::model::{
-    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskRecord, TaskState,
+    AttemptError, CancelOutcome, NewTask, Progress, Rescued, TaskRecord, TaskState,
 };
 use crate::clock::{Clock, Sleep};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
-
-/// Engine settings; see each field for its default.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Queues this process works, with their concurrency. Default: `default` with 10.
-    pub queues: Vec<(String, usize)>,
-    /// How often an idle queue looks for due tasks even without a wake-up. Default 1 s.
-    pub poll_interval: Duration,
-    /// How often running tasks heartbeat (and learn of cancel requests). Default 500 ms.
-    pub heartbeat_interval: Duration,
-    /// A running task whose heartbeat is older than this is rescued. Default 30 s.
-    pub rescue_after: Duration,
-    /// How often the rescuer looks. Default 5 s.
-    pub rescue_interval: Duration,
-    /// Most tasks claimed at once per queue. Default 100.
-    pub claim_batch: u32,
-    /// Least time between two stored progress updates of one task. Default 250 ms.
-    pub progress_interval: Duration,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            queues: vec![("default".into(), 10)],
-            poll_interval: Duration::from_secs(1),
-            heartbeat_interval: Duration::from_millis(500),
-            rescue_after: Duration::from_secs(30),
-            rescue_interval: Duration::from_secs(5),
-            claim_batch: 100,
-            progress_interval: Duration::from_millis(250),
-        }
-    }
-}
 
 /// Why the engine refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -91,70 +58,6 @@ pub enum EngineError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A state change or progress update, published on the engine's bus.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TaskEvent {
-    /// The task.
-    pub id: Uuid,
-    /// Its kind.
-    pub kind: String,
-    /// Its queue.
-    pub queue: String,
-    /// Its state after the change.
-    pub state: TaskState,
-    /// The attempt concerned.
-    pub attempt: i32,
-    /// Progress, for progress events.
-    pub progress: Option<Progress>,
-    /// When it happened.
-    pub at: DateTime<Utc>,
-}
-
-/// A request to enqueue one task; unset options take the kind's defaults.
-#[derive(Debug, Clone, Default)]
-pub struct Enqueue {
-    /// Registered kind.
-    pub kind: String,
-    /// Arguments (checked against the kind's type).
-    pub args: Value,
-    /// Queue.
-    pub queue: Option<String>,
-    /// Priority (higher first).
-    pub priority: Option<i32>,
-    /// Attempts allowed (1–100).
-    pub max_attempts: Option<i32>,
-    /// Not before this time.
-    pub run_at: Option<DateTime<Utc>>,
-    /// Uniqueness key (overrides the kind's unique-by-arguments key).
-    pub unique_key: Option<String>,
-    /// Soft time limit in milliseconds.
-    pub soft_limit_ms: Option<u64>,
-    /// Hard time limit in milliseconds.
-    pub hard_limit_ms: Option<u64>,
-    /// Who enqueues.
-    pub created_by: Option<String>,
-}
-
-impl Enqueue {
-    /// A request for a registered kind with JSON arguments.
-    pub fn new(kind: impl Into<String>, args: Value) -> Self {
-        Self {
-            kind: kind.into(),
-            args,
-            ..Self::default()
-        }
-    }
-
-    /// A request for a typed task.
-    pub fn of<T: Task>(args: &T::Args) -> Result<Self, EngineError> {
-        let args = serde_json::to_value(args).map_err(|e| EngineError::InvalidArgs {
-            kind: T::KIND.into(),
-            message: e.to_string(),
-        })?;
-        Ok(Self::new(T::KIND, args))
-    }
 }
 
 /// Builds an [`Engine`] with its task kinds.
@@ -289,6 +192,8 @@ struct Inner {
     stop: CancellationToken,
     last_progress_write: Mutex<HashMap<Uuid, DateTime<Utc>>>,
 }
+
+mod execution;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -696,204 +601,6 @@ impl Inner {
         }
     }
 
-    async fn execute(
-        self: Arc<Self>,
-        task: TaskRecord,
-        cancel: CancelSignal,
-        permit: OwnedSemaphorePermit,
-    ) {
-        metrics::counter!("relais_tasks_started_total", "kind" => task.kind.clone()).increment(1);
-        let lag = (task.started_at.unwrap_or(task.scheduled_at) - task.scheduled_at)
-            .num_microseconds()
-            .unwrap_or(0);
-        metrics::histogram!("relais_tasks_lag_seconds", "queue" => task.queue.clone())
-            .record(lag.max(0) as f64 / 1e6);
-        self.publish(&task, None);
-        let started = self.clock.now();
-        let outcome = match self.registry.get(task.kind.as_str()) {
-            Some(handler) => self.supervise(handler.clone(), &task, cancel).await,
-            None => Outcome::Failed {
-                error: format!("no handler for task kind `{}` in this relais", task.kind),
-                timed_out: false,
-                retry_at: Some(self.retry_time(&task)),
-            },
-        };
-        let finished = self.finish(&task, &outcome).await;
-        let seconds = (self.clock.now() - started)
-            .num_microseconds()
-            .unwrap_or(0)
-            .max(0) as f64
-            / 1e6;
-        metrics::histogram!("relais_tasks_duration_seconds", "kind" => task.kind.clone())
-            .record(seconds);
-        lock(&self.last_progress_write).remove(&task.id);
-        lock(&self.running).remove(&task.id);
-        self.finished.notify_waiters();
-        drop(permit);
-        match finished {
-            Some(state) => {
-                metrics::counter!("relais_tasks_finished_total", "kind" => task.kind.clone(), "state" => state.as_str())
-                    .increment(1);
-                let _ = self.events.send(TaskEvent {
-                    id: task.id,
-                    kind: task.kind,
-                    queue: task.queue,
-                    state,
-                    attempt: task.attempt,
-                    progress: None,
-                    at: self.clock.now(),
-                });
-            }
-            None => {
-                tracing::info!(task_id = %task.id, "outcome ignored: the attempt was rescued meanwhile")
-            }
-        }
-    }
-
-    fn retry_time(&self, task: &TaskRecord) -> DateTime<Utc> {
-        let delay = task
-            .options
-            .backoff
-            .delay(task.attempt.max(1) as u32, random_unit());
-        self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
-    }
-
-    async fn supervise(
-        self: &Arc<Self>,
-        handler: Arc<dyn ErasedTask>,
-        task: &TaskRecord,
-        signal: CancelSignal,
-    ) -> Outcome {
-        let cancel = signal.token.clone();
-        let soft = CancellationToken::new();
-        let sink: Arc<dyn ProgressSink> = self.clone();
-        let ctx = TaskContext {
-            id: task.id,
-            attempt: task.attempt,
-            max_attempts: task.max_attempts,
-            started_at: task.started_at.unwrap_or_else(|| self.clock.now()),
-            cancel: cancel.clone(),
-            soft: soft.clone(),
-            clock: self.clock.clone(),
-            sink,
-            last_progress: Arc::new(Mutex::new(None)),
-        };
-        let run = AssertUnwindSafe(handler.run(ctx, task.args.clone())).catch_unwind();
-        tokio::pin!(run);
-        // Limits count from the attempt's start as stored at claim time, whenever the timers are armed.
-        let started = task.started_at.unwrap_or_else(|| self.clock.now());
-        let after = |base: DateTime<Utc>, ms: u64| {
-            base + chrono::Duration::milliseconds(ms.min(i64::MAX as u64) as i64)
-        };
-        let mut soft_timer = task
-            .options
-            .soft_limit_ms
-            .map(|m| self.clock.sleep_until(after(started, m)));
-        let mut hard_timer = task
-            .options
-            .hard_limit_ms
-            .map(|m| self.clock.sleep_until(after(started, m)));
-        let mut grace: Option<Sleep> = None;
-        loop {
-            tokio::select! {
-                result = &mut run => return self.outcome(task, result, cancel.is_cancelled()),
-                () = maybe(&mut soft_timer) => {
-                    soft_timer = None;
-                    soft.cancel();
-                }
-                () = maybe(&mut hard_timer) => {
-                    return Outcome::Failed {
-                        error: format!("hard time limit of {} ms exceeded", task.options.hard_limit_ms.unwrap_or(0)),
-                        timed_out: true,
-                        retry_at: Some(self.retry_time(task)),
-                    };
-                }
-                () = cancel.cancelled(), if grace.is_none() => {
-                    let asked = signal.requested_at().unwrap_or_else(|| self.clock.now());
-                    grace = Some(self.clock.sleep_until(after(asked, task.options.cancel_grace_ms)));
-                }
-                () = maybe(&mut grace) => return Outcome::Cancelled,
-            }
-        }
-    }
-
-    fn outcome(
-        &self,
-        task: &TaskRecord,
-        result: Result<Result<Value, TaskError>, Box<dyn std::any::Any + Send>>,
-        cancel_requested: bool,
-    ) -> Outcome {
-        match result {
-            Ok(Ok(value)) => Outcome::Succeeded(value),
-            Ok(Err(TaskError::Cancelled)) => Outcome::Cancelled,
-            Ok(Err(_)) if cancel_requested => Outcome::Cancelled,
-            Ok(Err(TaskError::Retry(error))) => Outcome::Failed {
-                error,
-                timed_out: false,
-                retry_at: Some(self.retry_time(task)),
-            },
-            Ok(Err(TaskError::Permanent(error))) => Outcome::Failed {
-                error,
-                timed_out: false,
-                retry_at: None,
-            },
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".into());
-                Outcome::Failed {
-                    error: format!("handler panicked: {message}"),
-                    timed_out: false,
-                    retry_at: Some(self.retry_time(task)),
-                }
-            }
-        }
-    }
-
-    /// Records the outcome through the completer, which batches concurrent outcomes into one
-    /// transaction; directly when no completer runs.
-    async fn finish(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskState> {
-        let (reply, answer) = oneshot::channel();
-        let completion = Completion {
-            id: task.id,
-            attempt: task.attempt,
-            outcome: outcome.clone(),
-            reply,
-        };
-        if self.completions.send(completion).is_ok()
-            && let Ok(record) = answer.await
-        {
-            return record;
-        }
-        self.finish_directly(task, outcome).await
-    }
-
-    /// Records the outcome; storage errors are retried while this process lives (its heartbeat
-    /// keeps the task while it holds an unrecorded outcome).
-    async fn finish_directly(&self, task: &TaskRecord, outcome: &Outcome) -> Option<TaskState> {
-        let mut delay = Duration::from_millis(50);
-        loop {
-            match self
-                .store
-                .finish_tasks(
-                    &self.worker,
-                    &[(task.id, task.attempt, outcome.clone())],
-                    self.clock.now(),
-                )
-                .await
-            {
-                Ok(mut states) => return states.pop().flatten(),
-                Err(e) => {
-                    tracing::warn!(task_id = %task.id, error = %e, "recording the outcome failed; retrying");
-                    self.clock.sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
     async fn heartbeat_loop(self: Arc<Self>) {
         loop {
             tokio::select! {
@@ -961,64 +668,6 @@ impl Inner {
             }
         }
         Ok(rescued)
-    }
-}
-
-/// An attempt's outcome waiting to be recorded.
-struct Completion {
-    id: Uuid,
-    attempt: i32,
-    outcome: Outcome,
-    reply: oneshot::Sender<Option<TaskState>>,
-}
-
-/// Records outcomes in batches: whatever has accumulated while the previous batch was being
-/// written goes in the next transaction (up to 1,000). It holds no reference to the engine, so it
-/// ends when the engine is dropped.
-struct Completer {
-    receiver: mpsc::UnboundedReceiver<Completion>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    worker: String,
-}
-
-impl Completer {
-    const BATCH: usize = 1_000;
-
-    async fn run(mut self) {
-        let mut batch = Vec::with_capacity(Self::BATCH);
-        while let Some(first) = self.receiver.recv().await {
-            batch.push(first);
-            while batch.len() < Self::BATCH {
-                match self.receiver.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
-                }
-            }
-            let items: Vec<(Uuid, i32, Outcome)> = batch
-                .iter()
-                .map(|c| (c.id, c.attempt, c.outcome.clone()))
-                .collect();
-            let mut delay = Duration::from_millis(50);
-            let records = loop {
-                match self
-                    .store
-                    .finish_tasks(&self.worker, &items, self.clock.now())
-                    .await
-                {
-                    Ok(records) => break records,
-                    Err(e) => {
-                        // The heartbeat keeps these tasks while their outcomes wait.
-                        tracing::warn!(error = %e, tasks = items.len(), "recording outcomes failed; retrying");
-                        self.clock.sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            };
-            for (completion, state) in batch.drain(..).zip(records) {
-                let _ = completion.reply.send(state);
-            }
-        }
     }
 }
 

@@ -2,7 +2,11 @@
 //!
 //! The state machine is drawn in `docs/tasks.md`.
 
+mod completer;
 mod engine;
+mod engine_config;
+mod enqueue;
+mod event;
 mod handler;
 mod model;
 
