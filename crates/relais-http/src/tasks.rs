@@ -425,6 +425,19 @@ pub struct CeleryStatus {
     pub error: Option<String>,
 }
 
+impl CeleryStatus {
+    fn of(t: &TaskRecord, state: &'static str, error: Option<String>) -> Self {
+        CeleryStatus {
+            task_id: t.id,
+            state,
+            progress: t.progress.percent,
+            status: t.progress.message.clone(),
+            result: t.result.clone(),
+            error,
+        }
+    }
+}
+
 fn celery_state(t: &TaskRecord) -> &'static str {
     match t.state {
         TaskState::Available | TaskState::Scheduled | TaskState::Retryable => "PENDING",
@@ -466,14 +479,7 @@ async fn celery_status(
     } else {
         None
     };
-    Ok(Json(CeleryStatus {
-        task_id: t.id,
-        state: celery_state(&t),
-        progress: t.progress.percent,
-        status: t.progress.message.clone(),
-        result: t.result.clone(),
-        error,
-    }))
+    Ok(Json(CeleryStatus::of(&t, celery_state(&t), error)))
 }
 
 /// Revoke a task, Celery style
@@ -499,12 +505,5 @@ async fn celery_revoke(
     } else {
         celery_state(&t)
     };
-    Ok(Json(CeleryStatus {
-        task_id: t.id,
-        state,
-        progress: t.progress.percent,
-        status: t.progress.message.clone(),
-        result: t.result.clone(),
-        error: None,
-    }))
+    Ok(Json(CeleryStatus::of(&t, state, None)))
 }

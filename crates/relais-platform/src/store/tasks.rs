@@ -278,6 +278,26 @@ fn conflict_or(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Binds the 12 insert parameters of a [`NewTask`], in [`INSERT_COLUMNS`] order.
+macro_rules! bind_new_task {
+    ($query:expr, $t:expr) => {{
+        let t: &NewTask = $t;
+        $query
+            .bind(t.id)
+            .bind(&t.kind)
+            .bind(&t.queue)
+            .bind(Json(&t.args))
+            .bind(initial_state(t).as_str())
+            .bind(t.priority)
+            .bind(t.max_attempts)
+            .bind(micros(t.scheduled_at))
+            .bind(micros(t.created_at))
+            .bind(&t.unique_key)
+            .bind(&t.created_by)
+            .bind(Json(&t.options))
+    }};
+}
+
 /// Implements [`TaskStore`] for a store type whose `write()`/`read()` pools and `begin_write()`
 /// transaction share one driver; `$claim` is the backend's claim query.
 macro_rules! task_store {
@@ -294,19 +314,7 @@ macro_rules! task_store {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for &i in chunk {
                         let t = &tasks[i];
-                        query = query
-                            .bind(t.id)
-                            .bind(&t.kind)
-                            .bind(&t.queue)
-                            .bind(Json(&t.args))
-                            .bind(initial_state(t).as_str())
-                            .bind(t.priority)
-                            .bind(t.max_attempts)
-                            .bind(micros(t.scheduled_at))
-                            .bind(micros(t.created_at))
-                            .bind(&t.unique_key)
-                            .bind(&t.created_by)
-                            .bind(Json(&t.options));
+                        query = bind_new_task!(query, t);
                     }
                     query.execute(&mut *tx).await?;
                     for &i in chunk {
@@ -315,21 +323,8 @@ macro_rules! task_store {
                 }
                 // Keyed tasks one by one: a key held by an active task returns that task.
                 for (i, t) in tasks.iter().enumerate().filter(|(_, t)| t.unique_key.is_some()) {
-                    let inserted: Option<TaskRow> = sqlx::query_as(INSERT)
-                        .bind(t.id)
-                        .bind(&t.kind)
-                        .bind(&t.queue)
-                        .bind(Json(&t.args))
-                        .bind(initial_state(t).as_str())
-                        .bind(t.priority)
-                        .bind(t.max_attempts)
-                        .bind(micros(t.scheduled_at))
-                        .bind(micros(t.created_at))
-                        .bind(&t.unique_key)
-                        .bind(&t.created_by)
-                        .bind(Json(&t.options))
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let inserted: Option<TaskRow> =
+                        bind_new_task!(sqlx::query_as(INSERT), t).fetch_optional(&mut *tx).await?;
                     out[i] = Some(match inserted {
                         Some(row) => (row.try_into()?, true),
                         None => {
