@@ -4,7 +4,7 @@
 //! [`MetaStore`], and those later components add) combined in [`Store`]. [`sqlite`] and
 //! [`postgres`] implement every role; [`open`] picks one from the configuration. SQL text and
 //! driver types stay inside these modules (and inside app storage modules, which reach the pools
-//! through [`Store::db`]). The conformance suite in `tests/store_conformance.rs` runs the same
+//! through [`Store::db`]). The conformance suite in `tests/store_conformance/` runs the same
 //! tests against both backends.
 
 mod migrate;

@@ -1,326 +1,20 @@
-//! Storage conformance: every test runs on SQLite and on PostgreSQL (fresh database each).
-
-use std::time::Duration;
+//! The task storage role.
 
 use chrono::{DateTime, TimeZone, Utc};
-use relais_platform::store::{
-    self, Migration, MigrationSet, PLATFORM_MIGRATIONS, Store, StoreError,
-};
+use relais_platform::store::{PLATFORM_MIGRATIONS, Store, StoreError};
 use relais_platform::tasks::{
     CancelOutcome, ExecOptions, NewTask, Outcome, Progress, TaskFilter, TaskState,
 };
-use relais_testkit::{Ctx, TestBackend, exec, suite};
+use relais_testkit::Ctx;
 use uuid::Uuid;
 
-suite!(
-    migrations_apply_once_and_report_status,
-    status_of_a_fresh_database_is_pending,
-    later_versions_apply_incrementally,
-    newer_database_is_refused,
-    unknown_component_is_refused,
-    edited_migration_is_refused,
-    failed_migration_leaves_nothing_behind,
-    concurrent_migrations_apply_once,
-    deployment_is_created_once_and_shared,
-    foreign_keys_are_enforced,
-    ping_and_pool_stats,
-    closing_checkpoints_the_wal => sqlite_only,
-    tasks_round_trip,
-    unique_key_returns_the_active_task,
-    claims_follow_priority_then_schedule,
-    concurrent_claims_never_share_a_task,
-    finishing_is_fenced_by_attempt_and_worker,
-    failures_retry_then_discard_keeping_every_error,
-    cancel_queued_and_running_tasks,
-    rescue_returns_stale_tasks_and_ignores_late_reports,
-    retry_by_hand,
-    a_batch_of_outcomes_is_fenced_per_attempt,
-    listing_filters_and_pages_newest_first,
-);
+use crate::open;
 
-const V1: Migration = Migration {
-    version: 1,
-    name: "widgets",
-    sqlite: "CREATE TABLE conformance_widgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
-    postgres: "CREATE TABLE conformance_widgets (id BIGINT PRIMARY KEY, name TEXT NOT NULL)",
-};
-const V2: Migration = Migration {
-    version: 2,
-    name: "parts",
-    sqlite: "CREATE TABLE conformance_parts (id INTEGER PRIMARY KEY,
-                 widget_id INTEGER NOT NULL REFERENCES conformance_widgets(id));
-             CREATE INDEX conformance_parts_widget ON conformance_parts (widget_id);",
-    postgres: "CREATE TABLE conformance_parts (id BIGINT PRIMARY KEY,
-                 widget_id BIGINT NOT NULL REFERENCES conformance_widgets(id));
-             CREATE INDEX conformance_parts_widget ON conformance_parts (widget_id);",
-};
-const BROKEN: Migration = Migration {
-    version: 2,
-    name: "broken",
-    sqlite: "CREATE TABLE conformance_ok (id INTEGER); THIS IS NOT SQL;",
-    postgres: "CREATE TABLE conformance_ok (id BIGINT); THIS IS NOT SQL;",
-};
-const APP_V1: MigrationSet = MigrationSet {
-    component: "conformance",
-    migrations: &[V1],
-};
-const APP_V2: MigrationSet = MigrationSet {
-    component: "conformance",
-    migrations: &[V1, V2],
-};
-const APP_BROKEN: MigrationSet = MigrationSet {
-    component: "conformance",
-    migrations: &[V1, BROKEN],
-};
-
-fn sets(app: MigrationSet) -> Vec<MigrationSet> {
-    vec![PLATFORM_MIGRATIONS, app]
-}
-
-async fn open(ctx: &Ctx) -> std::sync::Arc<dyn store::Store> {
-    store::open(&ctx.database).await.expect("open store")
-}
-
-async fn migrations_apply_once_and_report_status(ctx: Ctx) {
-    let db = open(&ctx).await;
-    let report = db.migrate(&sets(APP_V1)).await.unwrap();
-    let applied: Vec<_> = report
-        .applied
-        .iter()
-        .map(|(c, v, n)| (c.as_str(), *v, n.as_str()))
-        .collect();
-    assert_eq!(
-        applied,
-        vec![
-            ("platform", 1, "meta"),
-            ("platform", 2, "tasks"),
-            ("conformance", 1, "widgets")
-        ]
-    );
-    assert!(report.status.is_current(), "{:?}", report.status);
-    let again = db.migrate(&sets(APP_V1)).await.unwrap();
-    assert!(
-        again.applied.is_empty(),
-        "second run applies nothing: {:?}",
-        again.applied
-    );
-    let status = db.schema_status(&sets(APP_V1)).await.unwrap();
-    assert_eq!(status, again.status);
-    assert!(status.components.iter().all(|c| c.applied_at.is_some()));
-    exec(
-        &ctx,
-        "INSERT INTO conformance_widgets (id, name) VALUES (1, 'a')",
-    )
-    .await;
-    db.close().await;
-}
-
-async fn status_of_a_fresh_database_is_pending(ctx: Ctx) {
-    let db = open(&ctx).await;
-    let status = db.schema_status(&sets(APP_V2)).await.unwrap();
-    let versions: Vec<_> = status
-        .components
-        .iter()
-        .map(|c| (c.component.as_str(), c.database, c.binary))
-        .collect();
-    let platform = PLATFORM_MIGRATIONS.latest();
-    assert_eq!(
-        versions,
-        vec![("platform", 0, platform), ("conformance", 0, 2)]
-    );
-    assert!(!status.is_current());
-    db.close().await;
-}
-
-async fn later_versions_apply_incrementally(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V1)).await.unwrap();
-    exec(
-        &ctx,
-        "INSERT INTO conformance_widgets (id, name) VALUES (7, 'kept')",
-    )
-    .await;
-    let report = db.migrate(&sets(APP_V2)).await.unwrap();
-    let applied: Vec<_> = report
-        .applied
-        .iter()
-        .map(|(c, v, _)| (c.as_str(), *v))
-        .collect();
-    assert_eq!(applied, vec![("conformance", 2)]);
-    exec(
-        &ctx,
-        "INSERT INTO conformance_parts (id, widget_id) VALUES (1, 7)",
-    )
-    .await;
-    db.close().await;
-}
-
-async fn newer_database_is_refused(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V2)).await.unwrap();
-    let err = db.migrate(&sets(APP_V1)).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::SchemaTooNew {
-                database: 2,
-                binary: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let message = err.to_string();
-    assert!(
-        message.contains("`conformance` is at version 2") && message.contains("newer relais"),
-        "{message}"
-    );
-    // The status seen by the older binary shows the gap without failing.
-    let status = db.schema_status(&sets(APP_V1)).await.unwrap();
-    assert!(!status.is_current());
-    db.close().await;
-}
-
-async fn unknown_component_is_refused(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V1)).await.unwrap();
-    let err = db.migrate(&[PLATFORM_MIGRATIONS]).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::UnknownComponent { ref component, database: 1 } if component == "conformance"),
-        "{err}"
-    );
-    db.close().await;
-}
-
-async fn edited_migration_is_refused(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V1)).await.unwrap();
-    const EDITED: MigrationSet = MigrationSet {
-        component: "conformance",
-        migrations: &[Migration {
-            sqlite: "CREATE TABLE other (x)",
-            postgres: "CREATE TABLE other (x int)",
-            ..V1
-        }],
-    };
-    let err = db.migrate(&sets(EDITED)).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::ChecksumMismatch { version: 1, .. }),
-        "{err}"
-    );
-    db.close().await;
-}
-
-async fn failed_migration_leaves_nothing_behind(ctx: Ctx) {
-    let db = open(&ctx).await;
-    let err = db.migrate(&sets(APP_BROKEN)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Database(_)), "{err}");
-    // One transaction: neither the platform schema, nor conformance v1, nor v2's first statement stayed.
-    let status = db.schema_status(&sets(APP_BROKEN)).await.unwrap();
-    assert!(
-        status.components.iter().all(|c| c.database == 0),
-        "{status:?}"
-    );
-    let report = db.migrate(&sets(APP_V2)).await.unwrap();
-    assert_eq!(
-        report.applied.len(),
-        PLATFORM_MIGRATIONS.migrations.len() + 2,
-        "everything applies once the set is fixed"
-    );
-    db.close().await;
-}
-
-async fn concurrent_migrations_apply_once(ctx: Ctx) {
-    // Two stores on one database stand for two processes starting together.
-    let (a, b) = (open(&ctx).await, open(&ctx).await);
-    let all = sets(APP_V2);
-    let (ra, rb) = tokio::join!(a.migrate(&all), b.migrate(&all));
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
-    assert_eq!(
-        ra.applied.len() + rb.applied.len(),
-        PLATFORM_MIGRATIONS.migrations.len() + 2,
-        "each migration applied exactly once"
-    );
-    assert!(ra.status.is_current() && rb.status.is_current());
-    a.close().await;
-    b.close().await;
-}
-
-async fn deployment_is_created_once_and_shared(ctx: Ctx) {
-    let a = open(&ctx).await;
-    a.migrate(&[PLATFORM_MIGRATIONS]).await.unwrap();
-    let b = open(&ctx).await;
-    let (da, dbb) = tokio::join!(a.deployment(), b.deployment());
-    let (da, dbb) = (da.unwrap(), dbb.unwrap());
-    assert_eq!(da, dbb);
-    assert_eq!(a.deployment().await.unwrap(), da, "stable across calls");
-    assert_eq!(uuid::Uuid::parse_str(&da.id).unwrap().get_version_num(), 7);
-    a.close().await;
-    b.close().await;
-}
-
-async fn foreign_keys_are_enforced(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V2)).await.unwrap();
-    let insert = "INSERT INTO conformance_parts (id, widget_id) VALUES (1, 999)";
-    // Through the store's own connections, which carry its connection settings.
-    let result = match db.db() {
-        store::Db::Sqlite { write, .. } => sqlx::query(insert).execute(write).await.map(|_| ()),
-        store::Db::Postgres(pool) => sqlx::query(insert).execute(pool).await.map(|_| ()),
-    };
-    let err = result.expect_err("a part referencing no widget is refused");
-    assert!(
-        err.to_string().to_lowercase().contains("foreign key"),
-        "{err}"
-    );
-    db.close().await;
-}
-
-async fn ping_and_pool_stats(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.ping(Duration::from_secs(2)).await.unwrap();
-    let stats = db.pool_stats();
-    let expected: Vec<(&str, u32)> = match ctx.backend {
-        TestBackend::Sqlite => vec![("write", 1), ("read", 4)],
-        TestBackend::Postgres => vec![("main", 5)],
-    };
-    assert_eq!(
-        stats.iter().map(|s| (s.name, s.max)).collect::<Vec<_>>(),
-        expected
-    );
-    assert!(stats.iter().all(|s| s.idle <= s.size && s.size <= s.max));
-    db.close().await;
-    assert!(
-        db.ping(Duration::from_secs(1)).await.is_err(),
-        "a closed store does not answer"
-    );
-}
-
-async fn closing_checkpoints_the_wal(ctx: Ctx) {
-    let db = open(&ctx).await;
-    db.migrate(&sets(APP_V1)).await.unwrap();
-    let store::Db::Sqlite { write, .. } = db.db() else {
-        panic!("sqlite store")
-    };
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(write)
-        .await
-        .unwrap();
-    assert_eq!(mode, "wal");
-    let wal = ctx.dir.join("relais.db-wal");
-    assert!(wal.exists(), "WAL in use while open");
-    db.close().await;
-    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-    assert_eq!(wal_len, 0, "clean close checkpoints and removes the WAL");
-}
-
-// ---- tasks ----
-
-fn t(seconds: i64) -> DateTime<Utc> {
+pub(crate) fn t(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
 }
 
-fn new_task(kind: &str) -> NewTask {
+pub(crate) fn new_task(kind: &str) -> NewTask {
     NewTask {
         id: Uuid::now_v7(),
         kind: kind.into(),
@@ -336,13 +30,13 @@ fn new_task(kind: &str) -> NewTask {
     }
 }
 
-async fn migrated(ctx: &Ctx) -> std::sync::Arc<dyn Store> {
+pub(crate) async fn migrated(ctx: &Ctx) -> std::sync::Arc<dyn Store> {
     let db = open(ctx).await;
     db.migrate(&[PLATFORM_MIGRATIONS]).await.unwrap();
     db
 }
 
-async fn insert(
+pub(crate) async fn insert(
     db: &std::sync::Arc<dyn Store>,
     task: NewTask,
 ) -> relais_platform::tasks::TaskRecord {
@@ -351,7 +45,7 @@ async fn insert(
     out.remove(0).0
 }
 
-async fn tasks_round_trip(ctx: Ctx) {
+pub(crate) async fn tasks_round_trip(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let mut task = new_task("conformance.echo");
     task.unique_key = Some("k1".into());
@@ -392,7 +86,7 @@ async fn tasks_round_trip(ctx: Ctx) {
     db.close().await;
 }
 
-async fn unique_key_returns_the_active_task(ctx: Ctx) {
+pub(crate) async fn unique_key_returns_the_active_task(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let keyed = |k: &str| NewTask {
         unique_key: Some(k.into()),
@@ -431,7 +125,7 @@ async fn unique_key_returns_the_active_task(ctx: Ctx) {
     db.close().await;
 }
 
-async fn claims_follow_priority_then_schedule(ctx: Ctx) {
+pub(crate) async fn claims_follow_priority_then_schedule(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let mk = |priority, at, queue: &str| NewTask {
         priority,
@@ -486,7 +180,7 @@ async fn claims_follow_priority_then_schedule(ctx: Ctx) {
     db.close().await;
 }
 
-async fn concurrent_claims_never_share_a_task(ctx: Ctx) {
+pub(crate) async fn concurrent_claims_never_share_a_task(ctx: Ctx) {
     let (a, b) = (migrated(&ctx).await, open(&ctx).await);
     let tasks: Vec<NewTask> = (0..300).map(|_| new_task("conformance.race")).collect();
     a.insert_tasks(&tasks).await.unwrap();
@@ -510,7 +204,7 @@ async fn concurrent_claims_never_share_a_task(ctx: Ctx) {
     b.close().await;
 }
 
-async fn finishing_is_fenced_by_attempt_and_worker(ctx: Ctx) {
+pub(crate) async fn finishing_is_fenced_by_attempt_and_worker(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let task = insert(&db, new_task("conformance.fence")).await;
     db.claim_tasks("default", "w1", 1, t(1)).await.unwrap();
@@ -568,7 +262,7 @@ async fn finishing_is_fenced_by_attempt_and_worker(ctx: Ctx) {
     db.close().await;
 }
 
-async fn failures_retry_then_discard_keeping_every_error(ctx: Ctx) {
+pub(crate) async fn failures_retry_then_discard_keeping_every_error(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let task = insert(
         &db,
@@ -652,7 +346,7 @@ async fn failures_retry_then_discard_keeping_every_error(ctx: Ctx) {
     db.close().await;
 }
 
-async fn cancel_queued_and_running_tasks(ctx: Ctx) {
+pub(crate) async fn cancel_queued_and_running_tasks(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let queued = insert(&db, new_task("conformance.cancel")).await;
     match db.cancel_task(queued.id, t(1)).await.unwrap() {
@@ -699,7 +393,7 @@ async fn cancel_queued_and_running_tasks(ctx: Ctx) {
     db.close().await;
 }
 
-async fn rescue_returns_stale_tasks_and_ignores_late_reports(ctx: Ctx) {
+pub(crate) async fn rescue_returns_stale_tasks_and_ignores_late_reports(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let lost = insert(&db, new_task("conformance.lost")).await;
     let last_try = insert(
@@ -767,7 +461,7 @@ async fn rescue_returns_stale_tasks_and_ignores_late_reports(ctx: Ctx) {
     db.close().await;
 }
 
-async fn retry_by_hand(ctx: Ctx) {
+pub(crate) async fn retry_by_hand(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let keyed = || NewTask {
         max_attempts: 1,
@@ -821,7 +515,7 @@ async fn retry_by_hand(ctx: Ctx) {
     db.close().await;
 }
 
-async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
+pub(crate) async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let tasks: Vec<NewTask> = (0..4).map(|_| new_task("conformance.batch")).collect();
     db.insert_tasks(&tasks).await.unwrap();
@@ -860,7 +554,7 @@ async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
     db.close().await;
 }
 
-async fn listing_filters_and_pages_newest_first(ctx: Ctx) {
+pub(crate) async fn listing_filters_and_pages_newest_first(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let mut ids = Vec::new();
     for i in 0..7 {

@@ -1,0 +1,36 @@
+//! Router tests: the whole HTTP application driven with `oneshot`, on SQLite and PostgreSQL.
+
+mod observability;
+mod requests;
+mod shutdown;
+mod support;
+mod tasks;
+
+use observability::*;
+use relais_testkit::suite;
+use requests::*;
+use shutdown::*;
+use tasks::*;
+
+suite!(
+    malformed_requests_get_problem_responses,
+    valid_json_is_accepted,
+    request_ids_are_echoed_or_generated,
+    health_reports_process_and_deployment,
+    ready_when_database_and_schema_are_current,
+    ready_is_503_when_schema_is_behind,
+    ready_is_503_when_redis_is_unreachable,
+    ready_checks_redis_when_configured => needs_redis,
+    ready_is_503_while_shutting_down,
+    metrics_label_requests_by_route_template,
+    openapi_document_describes_every_route,
+    every_documented_route_enforces_its_declared_role,
+    docs_page_is_served_from_the_binary,
+    problem_table_lists_every_code,
+    shutdown_drains_in_flight_requests,
+    shutdown_cuts_requests_past_the_grace_period => sqlite_only,
+    tasks_api_enqueue_read_cancel_retry,
+    tasks_api_refuses_bad_requests,
+    tasks_api_runs_tasks_and_answers_celery_style,
+    tasks_api_lists_with_filters_and_cursor,
+);

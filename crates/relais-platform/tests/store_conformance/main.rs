@@ -1,0 +1,39 @@
+//! Storage conformance: every test runs on SQLite and on PostgreSQL (fresh database each).
+
+mod schema;
+mod tasks;
+
+use relais_platform::store;
+use relais_testkit::{Ctx, suite};
+use schema::*;
+use tasks::*;
+
+suite!(
+    migrations_apply_once_and_report_status,
+    status_of_a_fresh_database_is_pending,
+    later_versions_apply_incrementally,
+    newer_database_is_refused,
+    unknown_component_is_refused,
+    edited_migration_is_refused,
+    failed_migration_leaves_nothing_behind,
+    concurrent_migrations_apply_once,
+    deployment_is_created_once_and_shared,
+    foreign_keys_are_enforced,
+    ping_and_pool_stats,
+    closing_checkpoints_the_wal => sqlite_only,
+    tasks_round_trip,
+    unique_key_returns_the_active_task,
+    claims_follow_priority_then_schedule,
+    concurrent_claims_never_share_a_task,
+    finishing_is_fenced_by_attempt_and_worker,
+    failures_retry_then_discard_keeping_every_error,
+    cancel_queued_and_running_tasks,
+    rescue_returns_stale_tasks_and_ignores_late_reports,
+    retry_by_hand,
+    a_batch_of_outcomes_is_fenced_per_attempt,
+    listing_filters_and_pages_newest_first,
+);
+
+pub(crate) async fn open(ctx: &Ctx) -> std::sync::Arc<dyn store::Store> {
+    store::open(&ctx.database).await.expect("open store")
+}
