@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod rate;
 pub mod redis;
 pub mod shutdown;
 pub mod store;
