@@ -10,6 +10,7 @@
 mod migrate;
 mod postgres;
 mod sqlite;
+mod task_ops;
 mod tasks;
 
 use std::sync::Arc;
@@ -22,8 +23,9 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::config::DatabaseConfig;
 use crate::tasks::{
-    AttemptError, CancelOutcome, NewTask, Outcome, Progress, Rescued, TaskFilter, TaskRecord,
-    TaskState,
+    AttemptDuration, AttemptError, CancelOutcome, FinishedCounts, KindLimit, LimitedClaim, NewTask,
+    Outcome, Progress, QueueDepth, QueueState, Rescued, TaskFilter, TaskRecord, TaskState,
+    TickOutcome, WorkerInfo,
 };
 pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
 use uuid::Uuid;
@@ -43,6 +45,12 @@ pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
             name: "tasks",
             sqlite: include_str!("../../migrations/sqlite/0002_tasks.sql"),
             postgres: include_str!("../../migrations/postgres/0002_tasks.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "task_operations",
+            sqlite: include_str!("../../migrations/sqlite/0003_task_operations.sql"),
+            postgres: include_str!("../../migrations/postgres/0003_task_operations.sql"),
         },
     ],
 };
@@ -315,8 +323,90 @@ pub trait TaskStore: Send + Sync {
     async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError>;
 }
 
+/// Operating the task engine: limited claims, queue pause, workers, schedules, statistics and
+/// retention.
+#[async_trait]
+pub trait TaskOpsStore: Send + Sync {
+    /// Like [`TaskStore::claim_tasks`], but starts at most as many tasks of each limited kind as
+    /// its rate (a token bucket shared by all processes) and concurrency limit (tasks of the kind
+    /// running anywhere) allow; the limited kinds' rows are locked meanwhile.
+    async fn claim_limited(
+        &self,
+        queue: &str,
+        worker: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        limits: &[KindLimit],
+    ) -> Result<LimitedClaim, StoreError>;
+
+    /// Pauses or resumes a queue for every process.
+    async fn set_queue_paused(
+        &self,
+        queue: &str,
+        paused: bool,
+        by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueState, StoreError>;
+
+    /// Queues that were ever paused or resumed.
+    async fn queue_states(&self) -> Result<Vec<QueueState>, StoreError>;
+
+    /// Unfinished tasks per queue, and the oldest due task's scheduled time.
+    async fn queue_depths(&self, now: DateTime<Utc>) -> Result<Vec<QueueDepth>, StoreError>;
+
+    /// Tasks finished over the last 1, 5 and 15 minutes, by kind and state.
+    async fn finished_counts(&self, now: DateTime<Utc>) -> Result<Vec<FinishedCounts>, StoreError>;
+
+    /// Durations of succeeded attempts finished since `since`, newest first, at most `limit`.
+    async fn recent_durations(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AttemptDuration>, StoreError>;
+
+    /// Registers a worker process or refreshes its heartbeat.
+    async fn upsert_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError>;
+
+    /// Unregisters a worker process (at shutdown).
+    async fn remove_worker(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Registered worker processes, oldest first.
+    async fn list_workers(&self) -> Result<Vec<WorkerInfo>, StoreError>;
+
+    /// Forgets workers silent since before `silent_since`; returns how many.
+    async fn prune_workers(&self, silent_since: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Registers a schedule whose ticks up to `tick` count as done, unless it exists; returns
+    /// its last enqueued tick.
+    async fn init_schedule(
+        &self,
+        name: &str,
+        cron: &str,
+        tick: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError>;
+
+    /// Enqueues `task` for the schedule's `tick` unless that tick (or a later one) was already
+    /// enqueued; advancing the tick and inserting the task are one transaction.
+    async fn enqueue_tick(
+        &self,
+        name: &str,
+        cron: &str,
+        tick: DateTime<Utc>,
+        task: &NewTask,
+    ) -> Result<TickOutcome, StoreError>;
+
+    /// Deletes up to `batch` tasks in `state` finished before `finished_before` (with their
+    /// errors); returns how many.
+    async fn delete_finished(
+        &self,
+        state: TaskState,
+        finished_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Every storage role, as one object.
-pub trait Store: SchemaStore + HealthStore + MetaStore + TaskStore {
+pub trait Store: SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore {
     /// The backend in use.
     fn backend(&self) -> Backend;
 

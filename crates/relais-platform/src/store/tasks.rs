@@ -22,11 +22,13 @@ const CLAIM_SQLITE: &str = "UPDATE relais_tasks SET state = 'running', attempt =
         progress = 0, progress_message = NULL, progress_details = NULL
     WHERE id IN (SELECT id FROM relais_tasks
         WHERE queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND scheduled_at <= $2
+            AND NOT EXISTS (SELECT 1 FROM relais_task_queues q WHERE q.queue = $1 AND q.paused)
         ORDER BY priority DESC, scheduled_at, id LIMIT $4)
     RETURNING *";
 
 const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM relais_tasks
         WHERE queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND scheduled_at <= $2
+            AND NOT EXISTS (SELECT 1 FROM relais_task_queues q WHERE q.queue = $1 AND q.paused)
         ORDER BY priority DESC, scheduled_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
     UPDATE relais_tasks t SET state = 'running', attempt = t.attempt + 1,
         started_at = $2, heartbeat_at = $2, worker = $3, cancel_requested = FALSE,
@@ -34,7 +36,7 @@ const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM relais_tasks
     FROM picked WHERE t.id = picked.id
     RETURNING t.*";
 
-const INSERT: &str =
+pub(super) const INSERT: &str =
     "INSERT INTO relais_tasks (id, kind, queue, args, state, priority, max_attempts,
         scheduled_at, created_at, unique_key, created_by, options)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -167,7 +169,7 @@ fn list_sql(filter: &TaskFilter) -> String {
     format!("SELECT * FROM relais_tasks {filter} ORDER BY id DESC LIMIT {limit}")
 }
 
-fn initial_state(t: &NewTask) -> TaskState {
+pub(super) fn initial_state(t: &NewTask) -> TaskState {
     if t.scheduled_at > t.created_at {
         TaskState::Scheduled
     } else {
@@ -195,7 +197,7 @@ const RETRY: &str =
     WHERE id = $1 AND state IN ('failed', 'discarded', 'cancelled') RETURNING *";
 
 #[derive(sqlx::FromRow)]
-struct TaskRow {
+pub(super) struct TaskRow {
     id: Uuid,
     kind: String,
     queue: String,
@@ -220,15 +222,15 @@ struct TaskRow {
     options: Json<ExecOptions>,
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn time(m: i64) -> DateTime<Utc> {
+pub(super) fn time(m: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(m).unwrap_or_default()
 }
 
-fn corrupt(what: String) -> StoreError {
+pub(super) fn corrupt(what: String) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(what))
 }
 
@@ -287,16 +289,17 @@ macro_rules! bind_new_task {
             .bind(&t.kind)
             .bind(&t.queue)
             .bind(Json(&t.args))
-            .bind(initial_state(t).as_str())
+            .bind(super::tasks::initial_state(t).as_str())
             .bind(t.priority)
             .bind(t.max_attempts)
-            .bind(micros(t.scheduled_at))
-            .bind(micros(t.created_at))
+            .bind(super::tasks::micros(t.scheduled_at))
+            .bind(super::tasks::micros(t.created_at))
             .bind(&t.unique_key)
             .bind(&t.created_by)
             .bind(Json(&t.options))
     }};
 }
+pub(super) use bind_new_task;
 
 /// Implements [`TaskStore`] for a store type whose `write()`/`read()` pools and `begin_write()`
 /// transaction share one driver; `$claim` is the backend's claim query.

@@ -19,13 +19,14 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::completer::{Completer, Completion};
-pub use super::engine_config::EngineConfig;
+pub use super::engine_config::{EngineConfig, RetentionPolicy};
 pub use super::enqueue::Enqueue;
 pub use super::event::TaskEvent;
 use super::handler::{Erased, ProgressSink, Registry, Task};
 use super::model::{
     AttemptError, CancelOutcome, NewTask, Progress, Rescued, TaskRecord, TaskState,
 };
+use super::operations::KindLimit;
 use crate::clock::{Clock, Sleep};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
@@ -66,6 +67,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     registry: Registry,
+    schedules: Vec<ScheduleSpec>,
 }
 
 impl EngineBuilder {
@@ -75,8 +77,40 @@ impl EngineBuilder {
         self
     }
 
+    /// Enqueues `request` at every tick of `cron` (five fields, UTC, e.g. `0 3 * * SUN`), once
+    /// per tick across every process sharing the database. Checked by [`EngineBuilder::build`].
+    pub fn schedule(
+        mut self,
+        name: impl Into<String>,
+        cron: impl Into<String>,
+        request: Enqueue,
+    ) -> Self {
+        self.schedules.push(ScheduleSpec {
+            name: name.into(),
+            cron: cron.into(),
+            request,
+        });
+        self
+    }
+
     /// Validates the configuration and builds the engine (not yet running).
-    pub fn build(self) -> Result<Engine, EngineError> {
+    pub fn build(mut self) -> Result<Engine, EngineError> {
+        let started_at = self.clock.now();
+        if let Some(policy) = self.config.retention.clone() {
+            self.registry.insert(
+                super::retention::Retention::KIND,
+                Arc::new(Erased(super::retention::Retention {
+                    store: self.store.clone(),
+                    clock: self.clock.clone(),
+                    policy: policy.clone(),
+                })),
+            );
+            self.schedules.push(ScheduleSpec {
+                name: "relais.retention".into(),
+                cron: policy.schedule.clone(),
+                request: Enqueue::new(super::retention::Retention::KIND, serde_json::json!({})),
+            });
+        }
         let c = &self.config;
         if c.queues.is_empty() || c.queues.iter().any(|(name, n)| name.is_empty() || *n == 0) {
             return Err(EngineError::Config(
@@ -104,6 +138,29 @@ impl EngineBuilder {
             .iter()
             .map(|(q, n)| (q.clone(), Arc::new(Semaphore::new(*n))))
             .collect();
+        let limits: Vec<KindLimit> = self
+            .registry
+            .iter()
+            .filter_map(|(kind, handler)| {
+                let o = handler.options();
+                (o.rate.is_some() || o.concurrency.is_some()).then(|| KindLimit {
+                    kind: (*kind).to_string(),
+                    rate: o.rate,
+                    concurrency: o.concurrency,
+                })
+            })
+            .collect();
+        if let Some(l) = limits.iter().find(|l| l.concurrency == Some(0)) {
+            return Err(EngineError::Config(format!(
+                "kind `{}`: a concurrency limit must be at least 1",
+                l.kind
+            )));
+        }
+        let schedules = self
+            .schedules
+            .into_iter()
+            .map(|s| s.validate(&self.registry))
+            .collect::<Result<Vec<_>, _>>()?;
         let (events, _) = broadcast::channel(4096);
         let (completions, receiver) = mpsc::unbounded_channel();
         let completer = Completer {
@@ -130,6 +187,10 @@ impl EngineBuilder {
                 events,
                 stop: CancellationToken::new(),
                 last_progress_write: Mutex::new(HashMap::new()),
+                limits,
+                schedules,
+                started_at,
+                idle_schedulers: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -191,9 +252,18 @@ struct Inner {
     events: broadcast::Sender<TaskEvent>,
     stop: CancellationToken,
     last_progress_write: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+    /// Kinds with a rate or concurrency limit (claims then go through the limited path).
+    limits: Vec<KindLimit>,
+    schedules: Vec<schedule::Schedule>,
+    started_at: DateTime<Utc>,
+    idle_schedulers: std::sync::atomic::AtomicUsize,
 }
 
 mod execution;
+mod operations;
+mod schedule;
+
+pub use schedule::ScheduleSpec;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -222,6 +292,7 @@ impl Engine {
             clock,
             config,
             registry: HashMap::new(),
+            schedules: Vec::new(),
         }
     }
 
@@ -339,6 +410,9 @@ impl Engine {
         }
         tokio::spawn(self.inner.clone().heartbeat_loop());
         tokio::spawn(self.inner.clone().rescue_loop());
+        if !self.inner.schedules.is_empty() {
+            tokio::spawn(self.inner.clone().schedule_loop());
+        }
         let engine = self.clone();
         shutdown.on_drain("tasks", move |deadline| async move {
             engine.drain(deadline).await
@@ -379,6 +453,7 @@ impl Engine {
             }
         };
         if tokio::time::timeout_at(deadline, all_done).await.is_ok() {
+            inner.unregister().await;
             return;
         }
         let left: Vec<(Uuid, i32)> = {
@@ -405,6 +480,7 @@ impl Engine {
                 }
             }
         }
+        inner.unregister().await;
     }
 
     /// One heartbeat round (the heartbeat loop calls it every `heartbeat_interval`).
@@ -545,16 +621,24 @@ impl Inner {
                 }
             }
             let asked = permits.len() as u32;
-            let claimed = match self
-                .store
-                .claim_tasks(&queue, &self.worker, asked, self.clock.now())
-                .await
-            {
+            let now = self.clock.now();
+            let result = if self.limits.is_empty() {
+                self.store
+                    .claim_tasks(&queue, &self.worker, asked, now)
+                    .await
+                    .map(|tasks| (tasks, None))
+            } else {
+                self.store
+                    .claim_limited(&queue, &self.worker, asked, now, &self.limits)
+                    .await
+                    .map(|c| (c.tasks, c.next_token_at))
+            };
+            let (claimed, next_token_at) = match result {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(queue = %queue, error = %e, "claim failed; retrying after the poll interval");
                     drop(permits);
-                    self.idle(&wake).await;
+                    self.idle(&wake, None).await;
                     continue;
                 }
             };
@@ -563,17 +647,24 @@ impl Inner {
                 self.spawn_execution(task, permit);
             }
             drop(permits);
-            if got < asked && !self.idle(&wake).await {
+            if got < asked && !self.idle(&wake, next_token_at).await {
                 return;
             }
         }
     }
 
-    /// Waits for a wake-up or the poll interval; false when the engine stops.
-    async fn idle(&self, wake: &Notify) -> bool {
+    /// Waits for a wake-up, the poll interval or `until` (when a rate-limited kind gets its
+    /// next token), whichever comes first; false when the engine stops.
+    async fn idle(&self, wake: &Notify, until: Option<DateTime<Utc>>) -> bool {
         use std::sync::atomic::Ordering;
         // The poll timer is armed before the loop counts as idle (see `Engine::idle_queues`).
-        let poll = self.clock.sleep(self.config.poll_interval);
+        let mut deadline = self.clock.now()
+            + chrono::Duration::from_std(self.config.poll_interval)
+                .unwrap_or(chrono::Duration::MAX);
+        if let Some(until) = until {
+            deadline = deadline.min(until);
+        }
+        let poll = self.clock.sleep_until(deadline);
         self.idle_loops.fetch_add(1, Ordering::SeqCst);
         let woken = tokio::select! {
             () = wake.notified() => true,
@@ -603,12 +694,12 @@ impl Inner {
 
     async fn heartbeat_loop(self: Arc<Self>) {
         loop {
+            if let Err(e) = self.heartbeat_once().await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
             tokio::select! {
                 () = self.clock.sleep(self.config.heartbeat_interval) => {}
                 () = self.stop.cancelled() => return,
-            }
-            if let Err(e) = self.heartbeat_once().await {
-                tracing::warn!(error = %e, "heartbeat failed");
             }
         }
     }
@@ -617,6 +708,9 @@ impl Inner {
         // Only tasks running before the query are judged by its answer: one claimed meanwhile
         // is running here but may be missing from the answer without having been rescued.
         let before: Vec<Uuid> = lock(&self.running).keys().copied().collect();
+        self.store
+            .upsert_worker(&self.worker_info(before.len()))
+            .await?;
         if before.is_empty() {
             return Ok(());
         }

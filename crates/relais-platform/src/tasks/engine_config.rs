@@ -19,6 +19,37 @@ pub struct EngineConfig {
     pub claim_batch: u32,
     /// Least time between two stored progress updates of one task. Default 250 ms.
     pub progress_interval: Duration,
+    /// Deletion of old finished tasks by the built-in `relais.retention` schedule; `None`
+    /// keeps every task. Default: [`RetentionPolicy::default`].
+    pub retention: Option<RetentionPolicy>,
+}
+
+/// How long finished tasks are kept, per final state, and when the pruning runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Default 24 h.
+    pub succeeded: Duration,
+    /// Default 24 h.
+    pub cancelled: Duration,
+    /// Default 7 days.
+    pub failed: Duration,
+    /// Default 7 days.
+    pub discarded: Duration,
+    /// Cron expression of the pruning schedule (UTC). Default `*/15 * * * *`.
+    pub schedule: String,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        let day = Duration::from_secs(86_400);
+        Self {
+            succeeded: day,
+            cancelled: day,
+            failed: 7 * day,
+            discarded: 7 * day,
+            schedule: "*/15 * * * *".into(),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -31,6 +62,7 @@ impl Default for EngineConfig {
             rescue_interval: Duration::from_secs(5),
             claim_batch: 100,
             progress_interval: Duration::from_millis(250),
+            retention: Some(RetentionPolicy::default()),
         }
     }
 }

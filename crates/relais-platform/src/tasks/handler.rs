@@ -29,6 +29,10 @@ pub struct TaskOptions {
     pub exec: ExecOptions,
     /// Whether tasks of this kind are unique by their arguments while queued or running.
     pub unique_by_args: bool,
+    /// Most starts of this kind per period, all processes together (e.g. `10/m`).
+    pub rate: Option<crate::rate::Rate>,
+    /// Most tasks of this kind running at once, all processes together.
+    pub concurrency: Option<u32>,
 }
 
 impl Default for TaskOptions {
@@ -39,6 +43,8 @@ impl Default for TaskOptions {
             max_attempts: 3,
             exec: ExecOptions::default(),
             unique_by_args: false,
+            rate: None,
+            concurrency: None,
         }
     }
 }

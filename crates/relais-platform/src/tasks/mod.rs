@@ -9,10 +9,21 @@ mod enqueue;
 mod event;
 mod handler;
 mod model;
+mod operations;
+mod retention;
+mod stats;
 
-pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError, Enqueue, TaskEvent};
+pub use engine::{
+    Engine, EngineBuilder, EngineConfig, EngineError, Enqueue, RetentionPolicy, ScheduleSpec,
+    TaskEvent,
+};
 pub use handler::{Noop, SleepArgs, SleepTask, Task, TaskContext, TaskError, TaskOptions};
 pub use model::{
     AttemptError, Backoff, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued,
     TaskFilter, TaskRecord, TaskState,
 };
+pub use operations::{
+    AttemptDuration, FinishedCounts, KindLimit, LimitedClaim, QueueDepth, QueueState, TickOutcome,
+    WorkerInfo, WorkerQueue,
+};
+pub use stats::{DurationStats, QueueStats, TaskStats, Throughput, Window};

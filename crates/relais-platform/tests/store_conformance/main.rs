@@ -1,11 +1,13 @@
 //! Storage conformance: every test runs on SQLite and on PostgreSQL (fresh database each).
 
 mod schema;
+mod task_ops;
 mod tasks;
 
 use relais_platform::store;
 use relais_testkit::{Ctx, suite};
 use schema::*;
+use task_ops::*;
 use tasks::*;
 
 suite!(
@@ -32,6 +34,13 @@ suite!(
     retry_by_hand,
     a_batch_of_outcomes_is_fenced_per_attempt,
     listing_filters_and_pages_newest_first,
+    limited_claims_respect_rate_and_concurrency,
+    limited_claims_skip_held_back_kinds_in_order,
+    concurrent_limited_claims_share_the_budget,
+    paused_queues_are_not_claimed,
+    workers_register_beat_and_are_pruned,
+    a_tick_is_enqueued_once,
+    statistics_and_retention,
 );
 
 pub(crate) async fn open(ctx: &Ctx) -> std::sync::Arc<dyn store::Store> {

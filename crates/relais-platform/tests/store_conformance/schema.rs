@@ -59,6 +59,7 @@ pub(crate) async fn migrations_apply_once_and_report_status(ctx: Ctx) {
         vec![
             ("platform", 1, "meta"),
             ("platform", 2, "tasks"),
+            ("platform", 3, "task_operations"),
             ("conformance", 1, "widgets")
         ]
     );

@@ -51,6 +51,14 @@ impl Inner {
         lock(&self.running).remove(&task.id);
         self.finished.notify_waiters();
         drop(permit);
+        // A slot of a concurrency-limited kind is free: tasks held back may start now.
+        if self
+            .limits
+            .iter()
+            .any(|l| l.concurrency.is_some() && l.kind == task.kind)
+        {
+            self.wake(&task.queue);
+        }
         match finished {
             Some(state) => {
                 metrics::counter!("relais_tasks_finished_total", "kind" => task.kind.clone(), "state" => state.as_str())

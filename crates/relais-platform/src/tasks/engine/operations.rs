@@ -1,0 +1,108 @@
+//! Operating the engine: this process's worker registration, queue pause and resume, workers and
+//! statistics.
+
+use super::{Engine, EngineError, Inner, lock};
+use crate::tasks::operations::{QueueState, WorkerInfo, WorkerQueue};
+use crate::tasks::stats::{Inputs, TaskStats};
+
+/// Most durations read for the percentiles.
+const DURATION_SAMPLES: u32 = 100_000;
+
+impl Inner {
+    pub(super) fn worker_info(&self, running: usize) -> WorkerInfo {
+        WorkerInfo {
+            id: self.worker.clone(),
+            host: super::hostname(),
+            pid: i64::from(std::process::id()),
+            version: crate::VERSION.to_string(),
+            queues: self
+                .config
+                .queues
+                .iter()
+                .map(|(queue, n)| WorkerQueue {
+                    queue: queue.clone(),
+                    concurrency: u32::try_from(*n).unwrap_or(u32::MAX),
+                })
+                .collect(),
+            started_at: self.started_at,
+            heartbeat_at: self.clock.now(),
+            running: running as i64,
+        }
+    }
+
+    /// Removes this process from the worker registry (at the end of a drain).
+    pub(super) async fn unregister(&self) {
+        if let Err(e) = self.store.remove_worker(&self.worker).await {
+            tracing::warn!(error = %e, "could not unregister the worker; retention will");
+        }
+    }
+}
+
+impl Engine {
+    /// Pauses a queue on every process: running tasks go on, nothing new is claimed.
+    pub async fn pause(&self, queue: &str, by: Option<&str>) -> Result<QueueState, EngineError> {
+        let state = self
+            .inner
+            .store
+            .set_queue_paused(queue, true, by, self.inner.clock.now())
+            .await?;
+        tracing::info!(queue, by, "queue paused");
+        Ok(state)
+    }
+
+    /// Resumes a paused queue (this process claims at once; others at their next poll).
+    pub async fn resume(&self, queue: &str, by: Option<&str>) -> Result<QueueState, EngineError> {
+        let state = self
+            .inner
+            .store
+            .set_queue_paused(queue, false, by, self.inner.clock.now())
+            .await?;
+        tracing::info!(queue, by, "queue resumed");
+        self.inner.wake(queue);
+        Ok(state)
+    }
+
+    /// Whether `queue` is served by this process.
+    pub fn serves(&self, queue: &str) -> bool {
+        self.inner.wake.contains_key(queue)
+    }
+
+    /// Worker processes registered in the database (this one included once it has beaten).
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>, EngineError> {
+        Ok(self.inner.store.list_workers().await?)
+    }
+
+    /// This process's registration, as it would be stored now.
+    pub fn this_worker(&self) -> WorkerInfo {
+        self.inner.worker_info(lock(&self.inner.running).len())
+    }
+
+    /// Counts, throughput, durations, failure rate and queue lag.
+    pub async fn stats(&self) -> Result<TaskStats, EngineError> {
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        let queues: Vec<String> = self
+            .inner
+            .config
+            .queues
+            .iter()
+            .map(|(q, _)| q.clone())
+            .collect();
+        Ok(TaskStats::assemble(Inputs {
+            now,
+            counts: store.task_counts().await?,
+            finished: store.finished_counts(now).await?,
+            durations: store
+                .recent_durations(now - chrono::Duration::minutes(15), DURATION_SAMPLES)
+                .await?,
+            depths: store.queue_depths(now).await?,
+            states: store.queue_states().await?,
+            queues: &queues,
+        }))
+    }
+
+    /// How long a worker may stay silent before it counts as gone (the rescue delay).
+    pub fn worker_timeout(&self) -> std::time::Duration {
+        self.inner.config.rescue_after
+    }
+}
