@@ -201,7 +201,11 @@ async fn harness_with(ctx: &Ctx, clock: ManualClock, shared: Option<&Harness>) -
     let engine = Engine::builder(
         store.clone(),
         Arc::new(clock.clone()),
-        EngineConfig::default(),
+        // Retention has its own suite (`engine_ops`); here it would add tasks at its ticks.
+        EngineConfig {
+            retention: None,
+            ..EngineConfig::default()
+        },
     )
     .register(Noop)
     .register(SleepTask)
@@ -523,6 +527,7 @@ async fn cancel_issued_on_another_process_reaches_the_worker(ctx: Ctx) {
         Arc::new(worker.clock.clone()),
         EngineConfig {
             queues: vec![("elsewhere".into(), 1)],
+            retention: None,
             ..EngineConfig::default()
         },
     )

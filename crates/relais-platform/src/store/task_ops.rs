@@ -29,7 +29,8 @@ fn params(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Candidates of `queue` in claim order, without the `excluded` kinds (`$4…`).
+/// Candidates of `queue` in claim order, without the `excluded` kinds (`$4…`). The pause is
+/// checked in the same statement: a task enqueued after a pause is never seen without it.
 fn candidates_sql(excluded: usize, lock: &str) -> String {
     let not_in = if excluded == 0 {
         String::new()
@@ -38,6 +39,7 @@ fn candidates_sql(excluded: usize, lock: &str) -> String {
     };
     format!(
         "SELECT id, kind FROM relais_tasks WHERE queue = $1 AND {CLAIMABLE} AND scheduled_at <= $2{not_in}
+            AND NOT EXISTS (SELECT 1 FROM relais_task_queues q WHERE q.queue = $1 AND q.paused)
          ORDER BY priority DESC, scheduled_at, id LIMIT $3{lock}"
     )
 }

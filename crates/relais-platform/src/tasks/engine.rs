@@ -181,6 +181,7 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 idle_loops: std::sync::atomic::AtomicUsize::new(0),
+                idle_entries: std::sync::atomic::AtomicU64::new(0),
                 claim_loops: std::sync::atomic::AtomicUsize::new(0),
                 completions,
                 completer: Mutex::new(Some(completer)),
@@ -246,6 +247,7 @@ struct Inner {
     running: Mutex<HashMap<Uuid, Running>>,
     finished: Notify,
     idle_loops: std::sync::atomic::AtomicUsize,
+    idle_entries: std::sync::atomic::AtomicU64,
     claim_loops: std::sync::atomic::AtomicUsize,
     completions: mpsc::UnboundedSender<Completion>,
     completer: Mutex<Option<Completer>>,
@@ -501,6 +503,16 @@ impl Engine {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// How many times claim loops have started waiting (a test hook: after advancing a manual
+    /// clock, a count above the one read before means every woken loop has claimed and is
+    /// waiting again, whereas [`Engine::idle_queues`] alone cannot tell a loop that has not yet
+    /// run since its timer fired).
+    pub fn idle_entries(&self) -> u64 {
+        self.inner
+            .idle_entries
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Tasks this process is running now.
     pub fn running(&self) -> usize {
         lock(&self.inner.running).len()
@@ -666,6 +678,7 @@ impl Inner {
         }
         let poll = self.clock.sleep_until(deadline);
         self.idle_loops.fetch_add(1, Ordering::SeqCst);
+        self.idle_entries.fetch_add(1, Ordering::SeqCst);
         let woken = tokio::select! {
             () = wake.notified() => true,
             () = poll => true,
