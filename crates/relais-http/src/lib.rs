@@ -16,6 +16,8 @@ mod health;
 pub mod metrics;
 pub mod middleware;
 mod serve;
+mod task_events;
+mod task_ops;
 pub mod tasks;
 
 use axum::Router;

@@ -28,6 +28,8 @@ pub fn routes(engine: Engine) -> Routes<()> {
         .route(Access::Role(Role::Operator), routes!(retry_task))
         .route(Access::Role(Role::Viewer), routes!(celery_status))
         .route(Access::Role(Role::Operator), routes!(celery_revoke))
+        .merge(crate::task_ops::routes())
+        .merge(crate::task_events::routes())
         .with_state(engine)
 }
 
@@ -149,7 +151,7 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
+    pub(crate) fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
         let base = format!("/api/tasks/{}", t.id);
         TaskView {
             id: t.id,
@@ -195,7 +197,7 @@ impl TaskView {
     }
 }
 
-fn engine_error(e: EngineError) -> ApiError {
+pub(crate) fn engine_error(e: EngineError) -> ApiError {
     match e {
         EngineError::UnknownKind(_)
         | EngineError::InvalidArgs { .. }
@@ -207,7 +209,7 @@ fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-fn not_found(id: Uuid) -> ApiError {
+pub(crate) fn not_found(id: Uuid) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no task {id}"))
 }
 
@@ -426,7 +428,7 @@ pub struct CeleryStatus {
 }
 
 impl CeleryStatus {
-    fn of(t: &TaskRecord, state: &'static str, error: Option<String>) -> Self {
+    pub(crate) fn of(t: &TaskRecord, state: &'static str, error: Option<String>) -> Self {
         CeleryStatus {
             task_id: t.id,
             state,
@@ -438,7 +440,7 @@ impl CeleryStatus {
     }
 }
 
-fn celery_state(t: &TaskRecord) -> &'static str {
+pub(crate) fn celery_state(t: &TaskRecord) -> &'static str {
     match t.state {
         TaskState::Available | TaskState::Scheduled | TaskState::Retryable => "PENDING",
         TaskState::Running if t.progress.percent > 0.0 => "PROGRESS",

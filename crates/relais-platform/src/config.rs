@@ -128,6 +128,46 @@ pub const SETTINGS: &[Setting] = &[
         help: "a running task whose worker has not heartbeated for this long is rescued (at least 2s)",
     },
     Setting {
+        key: "tasks.retention.schedule",
+        env: "RELAIS_TASKS_RETENTION_SCHEDULE",
+        flag: None,
+        default: Some("*/15 * * * *"),
+        secret: false,
+        help: "cron expression (UTC) of the task deleting old finished tasks, or `off` to keep every task",
+    },
+    Setting {
+        key: "tasks.retention.succeeded",
+        env: "RELAIS_TASKS_RETENTION_SUCCEEDED",
+        flag: None,
+        default: Some("24h"),
+        secret: false,
+        help: "succeeded tasks are deleted this long after they finished",
+    },
+    Setting {
+        key: "tasks.retention.cancelled",
+        env: "RELAIS_TASKS_RETENTION_CANCELLED",
+        flag: None,
+        default: Some("24h"),
+        secret: false,
+        help: "cancelled tasks are deleted this long after they finished",
+    },
+    Setting {
+        key: "tasks.retention.failed",
+        env: "RELAIS_TASKS_RETENTION_FAILED",
+        flag: None,
+        default: Some("7d"),
+        secret: false,
+        help: "failed tasks are deleted this long after they finished",
+    },
+    Setting {
+        key: "tasks.retention.discarded",
+        env: "RELAIS_TASKS_RETENTION_DISCARDED",
+        flag: None,
+        default: Some("7d"),
+        secret: false,
+        help: "discarded tasks (out of attempts) are deleted this long after they finished",
+    },
+    Setting {
         key: "shutdown.grace",
         env: "RELAIS_SHUTDOWN_GRACE",
         flag: None,
@@ -274,6 +314,8 @@ pub struct Config {
     pub task_queues: Vec<(String, usize)>,
     /// Rescue running tasks whose worker stopped heartbeating for this long.
     pub task_rescue_after: Duration,
+    /// Deletion of old finished tasks; `None` keeps every task.
+    pub task_retention: Option<crate::tasks::RetentionPolicy>,
     /// Effective raw values with their origins, for `relais config show`.
     effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
 }
@@ -544,6 +586,25 @@ impl ConfigLoader {
                 Ok(d)
             }
         })?;
+        let schedule = v.parse("tasks.retention.schedule", |s| {
+            if s == "off" {
+                return Ok(None);
+            }
+            <croner::Cron as std::str::FromStr>::from_str(s)
+                .map(|_| Some(s.to_string()))
+                .map_err(|e| format!("not a cron expression ({e}); e.g. `*/15 * * * *` or `off`"))
+        })?;
+        let succeeded = v.parse("tasks.retention.succeeded", parse_duration)?;
+        let cancelled = v.parse("tasks.retention.cancelled", parse_duration)?;
+        let failed = v.parse("tasks.retention.failed", parse_duration)?;
+        let discarded = v.parse("tasks.retention.discarded", parse_duration)?;
+        let task_retention = schedule.map(|schedule| crate::tasks::RetentionPolicy {
+            succeeded,
+            cancelled,
+            failed,
+            discarded,
+            schedule,
+        });
         let effective = SETTINGS
             .iter()
             .map(|s| (s, self.values.get(s.key).cloned()))
@@ -559,6 +620,7 @@ impl ConfigLoader {
             shutdown_grace,
             task_queues,
             task_rescue_after,
+            task_retention,
             effective,
         })
     }
@@ -718,15 +780,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| "expected a duration such as 250ms, 30s, 5m or 2h".to_owned())?;
+        .map_err(|_| "expected a duration such as 250ms, 30s, 5m, 2h or 7d".to_owned())?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
+                "unknown duration unit `{other}` (use ms, s, m, h or d)"
             ));
         }
     };

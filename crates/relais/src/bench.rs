@@ -57,6 +57,7 @@ fn engine(platform: &Platform, concurrency: usize) -> anyhow::Result<Engine> {
         platform,
         EngineConfig {
             queues: vec![("bench".into(), concurrency)],
+            retention: None,
             ..EngineConfig::default()
         },
     )

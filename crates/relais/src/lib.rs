@@ -68,6 +68,7 @@ impl Application {
             rescue_after,
             rescue_interval: (rescue_after / 6)
                 .clamp(Duration::from_millis(250), Duration::from_secs(5)),
+            retention: platform.config.task_retention.clone(),
             ..EngineConfig::default()
         };
         let engine = match task_engine(&platform, engine_config) {

@@ -4,12 +4,14 @@ mod observability;
 mod requests;
 mod shutdown;
 mod support;
+mod task_ops;
 mod tasks;
 
 use observability::*;
 use relais_testkit::suite;
 use requests::*;
 use shutdown::*;
+use task_ops::*;
 use tasks::*;
 
 suite!(
@@ -33,4 +35,6 @@ suite!(
     tasks_api_refuses_bad_requests,
     tasks_api_runs_tasks_and_answers_celery_style,
     tasks_api_lists_with_filters_and_cursor,
+    task_operations_api_stats_queues_workers,
+    task_events_stream_until_the_final_state,
 );

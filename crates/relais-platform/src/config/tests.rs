@@ -256,3 +256,47 @@ fn durations_and_sizes() {
     assert!(parse_size("1TiB").is_err());
     assert!(parse_size("99999999999999999999GiB").is_err());
 }
+
+#[test]
+fn task_retention_is_configured_or_off() {
+    let config = ConfigLoader::new().load().unwrap();
+    let policy = config.task_retention.expect("on by default");
+    assert_eq!(
+        (policy.succeeded, policy.failed, policy.schedule.as_str()),
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(7 * 86_400),
+            "*/15 * * * *"
+        )
+    );
+    let (_dir, path) =
+        write_toml("[tasks.retention]\nsucceeded = \"2h\"\nschedule = \"0 3 * * SUN\"\n");
+    let config = ConfigLoader::new()
+        .file(&path, true)
+        .unwrap()
+        .load()
+        .unwrap();
+    let policy = config.task_retention.unwrap();
+    assert_eq!(
+        (policy.succeeded, policy.schedule.as_str()),
+        (Duration::from_secs(7200), "0 3 * * SUN")
+    );
+    let off = ConfigLoader::new()
+        .env(env(&[("RELAIS_TASKS_RETENTION_SCHEDULE", "off")]))
+        .load()
+        .unwrap();
+    assert!(off.task_retention.is_none());
+    let err = ConfigLoader::new()
+        .env(env(&[("RELAIS_TASKS_RETENTION_SCHEDULE", "every sunday")]))
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`tasks.retention.schedule`") && err.contains("not a cron expression"),
+        "{err}"
+    );
+    assert_eq!(
+        parse_duration("7d").unwrap(),
+        Duration::from_secs(7 * 86_400)
+    );
+}

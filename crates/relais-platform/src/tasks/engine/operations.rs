@@ -62,6 +62,11 @@ impl Engine {
         Ok(state)
     }
 
+    /// The storage backend holding the tasks (`sqlite` or `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.inner.store.backend().as_str()
+    }
+
     /// Whether `queue` is served by this process.
     pub fn serves(&self, queue: &str) -> bool {
         self.inner.wake.contains_key(queue)
