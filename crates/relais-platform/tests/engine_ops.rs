@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use relais_platform::clock::ManualClock;
-use relais_platform::store::{self, PLATFORM_MIGRATIONS, Store};
+use relais_platform::store::{self, DbTx, Migration, MigrationSet, PLATFORM_MIGRATIONS, Store};
 use relais_platform::tasks::{
     Engine, EngineConfig, Enqueue, Noop, RetentionPolicy, Task, TaskContext, TaskError, TaskFilter,
     TaskOptions, TaskState, TickOutcome,
@@ -27,6 +27,7 @@ suite!(
     a_tick_missed_while_down_is_enqueued_once_at_restart,
     retention_deletes_old_finished_tasks_by_state,
     workers_are_registered_and_statistics_reported,
+    tasks_enqueued_in_an_app_transaction_exist_only_if_it_commits,
 );
 
 fn t0() -> chrono::DateTime<Utc> {
@@ -506,4 +507,104 @@ async fn workers_are_registered_and_statistics_reported(ctx: Ctx) {
     let left = a.engine.workers().await.unwrap();
     assert_eq!(left.len(), 1, "a drained process unregisters");
     a.stop().await;
+}
+
+const APP: MigrationSet = MigrationSet {
+    component: "ops_test",
+    migrations: &[Migration {
+        version: 1,
+        name: "widgets",
+        sqlite: "CREATE TABLE widgets (name TEXT NOT NULL)",
+        postgres: "CREATE TABLE widgets (name TEXT NOT NULL)",
+    }],
+};
+
+/// What an app storage module does: its own write in the caller's transaction.
+async fn insert_widget(tx: &mut DbTx, name: &str) {
+    let sql = "INSERT INTO widgets (name) VALUES ($1)";
+    match tx {
+        DbTx::Sqlite(tx) => sqlx::query(sql)
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ()),
+        DbTx::Postgres(tx) => sqlx::query(sql)
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ()),
+    }
+    .unwrap();
+}
+
+async fn tasks_enqueued_in_an_app_transaction_exist_only_if_it_commits(ctx: Ctx) {
+    let clock = ManualClock::new(t0());
+    let held = Held::default();
+    let p = process(&ctx, &clock, &held, Setup::default()).await;
+    p.store.migrate(&[PLATFORM_MIGRATIONS, APP]).await.unwrap();
+    let tasks_stored = |store: Arc<dyn Store>| async move {
+        store
+            .list_tasks(&TaskFilter {
+                limit: 10,
+                ..TaskFilter::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    // Rolled back: neither the widget nor the task.
+    let mut tx = p.engine.begin().await.unwrap();
+    insert_widget(tx.db(), "rolled back").await;
+    let (gone, created) = tx
+        .enqueue(Enqueue::new("relais.noop", json!({})))
+        .await
+        .unwrap();
+    assert!(created);
+    tx.rollback().await.unwrap();
+    assert!(p.engine.get(gone.id).await.unwrap().is_none());
+    // Dropped without commit: the same.
+    let mut tx = p.engine.begin().await.unwrap();
+    insert_widget(tx.db(), "dropped").await;
+    let (dropped, _) = tx
+        .enqueue(Enqueue::new("relais.noop", json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    assert!(p.engine.get(dropped.id).await.unwrap().is_none());
+    assert_eq!(tasks_stored(p.store.clone()).await, 0);
+    // Committed: both, and the task runs (workers are woken after the commit).
+    let mut tx = p.engine.begin().await.unwrap();
+    insert_widget(tx.db(), "kept").await;
+    let records = tx
+        .enqueue_many(vec![
+            Enqueue::new("relais.noop", json!({})),
+            Enqueue::new("relais.noop", json!({})),
+        ])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    eventually("both ran", || async {
+        p.count("relais.noop", TaskState::Succeeded).await == 2
+    })
+    .await;
+    assert!(
+        records
+            .iter()
+            .all(|(r, created)| *created && r.state == TaskState::Available)
+    );
+    let names: Vec<String> = match p.store.db() {
+        store::Db::Sqlite { read, .. } => {
+            sqlx::query_scalar("SELECT name FROM widgets")
+                .fetch_all(read)
+                .await
+        }
+        store::Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT name FROM widgets")
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .unwrap();
+    assert_eq!(names, vec!["kept".to_string()]);
+    p.stop().await;
 }

@@ -89,6 +89,45 @@ pub enum Db {
     Postgres(PgPool),
 }
 
+/// A write transaction on either backend, for app storage modules that must change their own
+/// tables and enqueue tasks atomically ([`crate::tasks::Engine::begin`]). Dropped without
+/// [`DbTx::commit`], it rolls back.
+#[derive(Debug)]
+pub enum DbTx {
+    /// On SQLite: the single writer connection, under `BEGIN IMMEDIATE`.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// On PostgreSQL.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl DbTx {
+    /// The backend the transaction runs on.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTx::Sqlite(_) => Backend::Sqlite,
+            DbTx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            DbTx::Sqlite(tx) => tx.commit().await?,
+            DbTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls back (what dropping it does, but awaited).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            DbTx::Sqlite(tx) => tx.rollback().await?,
+            DbTx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -225,6 +264,13 @@ pub trait TaskStore: Send + Sync {
     /// Inserts tasks in one transaction. A task whose unique key belongs to a task still queued
     /// or running is not inserted; that task is returned instead, with `false`.
     async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError>;
+
+    /// Inserts tasks inside the caller's transaction `tx` (they exist if and only if it commits).
+    async fn insert_tasks_in(
+        &self,
+        tx: &mut DbTx,
+        tasks: &[NewTask],
+    ) -> Result<Vec<(TaskRecord, bool)>, StoreError>;
 
     /// Atomically claims up to `limit` due tasks of `queue` (priority, then scheduled time) for
     /// `worker`, starting their next attempt.
@@ -406,12 +452,16 @@ pub trait TaskOpsStore: Send + Sync {
 }
 
 /// Every storage role, as one object.
+#[async_trait]
 pub trait Store: SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore {
     /// The backend in use.
     fn backend(&self) -> Backend;
 
     /// The pools, for storage modules that add their own roles.
     fn db(&self) -> &Db;
+
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<DbTx, StoreError>;
 }
 
 /// Opens the configured database (creating the SQLite file and its directory when needed).

@@ -15,8 +15,8 @@ use sqlx::{PgConnection, Row};
 
 use super::migrate::{self, Applied};
 use super::{
-    Backend, Db, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet, PoolStats,
-    SchemaStatus, SchemaStore, Store, StoreError,
+    Backend, Db, DbTx, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet,
+    PoolStats, SchemaStatus, SchemaStore, Store, StoreError,
 };
 
 pub(crate) struct PgStore {
@@ -196,6 +196,7 @@ impl MetaStore for PgStore {
     }
 }
 
+#[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
@@ -203,5 +204,9 @@ impl Store for PgStore {
 
     fn db(&self) -> &Db {
         &self.db
+    }
+
+    async fn begin(&self) -> Result<DbTx, StoreError> {
+        Ok(DbTx::Postgres(self.begin_write().await?))
     }
 }

@@ -18,8 +18,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::migrate::{self, Applied};
 use super::{
-    Backend, Db, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet, PoolStats,
-    SchemaStatus, SchemaStore, Store, StoreError,
+    Backend, Db, DbTx, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet,
+    PoolStats, SchemaStatus, SchemaStore, Store, StoreError,
 };
 
 pub(crate) struct SqliteStore {
@@ -239,6 +239,7 @@ impl MetaStore for SqliteStore {
     }
 }
 
+#[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
@@ -246,5 +247,9 @@ impl Store for SqliteStore {
 
     fn db(&self) -> &Db {
         &self.db
+    }
+
+    async fn begin(&self) -> Result<DbTx, StoreError> {
+        Ok(DbTx::Sqlite(self.begin_write().await?))
     }
 }

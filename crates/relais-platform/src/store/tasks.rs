@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
-use super::{StoreError, TaskStore};
+use super::{DbTx, Store, StoreError, TaskStore};
 use crate::tasks::{
     AttemptError, CancelOutcome, ExecOptions, NewTask, Outcome, Progress, Rescued, TaskFilter,
     TaskRecord, TaskState,
@@ -301,49 +301,84 @@ macro_rules! bind_new_task {
 }
 pub(super) use bind_new_task;
 
+/// Inserts `$tasks` on the connection `$conn` (inside a transaction); evaluates to each task's
+/// record and whether it was created.
+macro_rules! insert_in {
+    ($conn:expr, $tasks:expr) => {{
+        let tasks: &[NewTask] = $tasks;
+        let mut out: Vec<Option<(TaskRecord, bool)>> = vec![None; tasks.len()];
+        // Tasks without a unique key cannot conflict (UUIDv7 ids): multi-row inserts.
+        let plain: Vec<usize> = (0..tasks.len())
+            .filter(|&i| tasks[i].unique_key.is_none())
+            .collect();
+        for chunk in plain.chunks(CHUNK) {
+            let sql = insert_many_sql(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                let t = &tasks[i];
+                query = bind_new_task!(query, t);
+            }
+            query.execute($conn).await?;
+            for &i in chunk {
+                out[i] = Some((inserted_record(&tasks[i], initial_state(&tasks[i])), true));
+            }
+        }
+        // Keyed tasks one by one: a key held by an active task returns that task.
+        for (i, t) in tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.unique_key.is_some())
+        {
+            let inserted: Option<TaskRow> = bind_new_task!(sqlx::query_as(INSERT), t)
+                .fetch_optional($conn)
+                .await?;
+            out[i] = Some(match inserted {
+                Some(row) => (row.try_into()?, true),
+                None => {
+                    let existing: Option<TaskRow> = sqlx::query_as(ACTIVE_BY_KEY)
+                        .bind(&t.unique_key)
+                        .fetch_optional($conn)
+                        .await?;
+                    let row = existing.ok_or_else(|| {
+                        StoreError::Conflict(
+                            "the task holding this unique key finished meanwhile; enqueue again"
+                                .into(),
+                        )
+                    })?;
+                    (row.try_into()?, false)
+                }
+            });
+        }
+        out.into_iter().flatten().collect::<Vec<_>>()
+    }};
+}
+
 /// Implements [`TaskStore`] for a store type whose `write()`/`read()` pools and `begin_write()`
 /// transaction share one driver; `$claim` is the backend's claim query.
 macro_rules! task_store {
-    ($store:ty, $claim:expr) => {
+    ($store:ty, $variant:path, $claim:expr) => {
         #[async_trait]
         impl TaskStore for $store {
             async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let mut out: Vec<Option<(TaskRecord, bool)>> = vec![None; tasks.len()];
-                // Tasks without a unique key cannot conflict (UUIDv7 ids): multi-row inserts.
-                let plain: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].unique_key.is_none()).collect();
-                for chunk in plain.chunks(CHUNK) {
-                    let sql = insert_many_sql(chunk.len());
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for &i in chunk {
-                        let t = &tasks[i];
-                        query = bind_new_task!(query, t);
-                    }
-                    query.execute(&mut *tx).await?;
-                    for &i in chunk {
-                        out[i] = Some((inserted_record(&tasks[i], initial_state(&tasks[i])), true));
-                    }
-                }
-                // Keyed tasks one by one: a key held by an active task returns that task.
-                for (i, t) in tasks.iter().enumerate().filter(|(_, t)| t.unique_key.is_some()) {
-                    let inserted: Option<TaskRow> =
-                        bind_new_task!(sqlx::query_as(INSERT), t).fetch_optional(&mut *tx).await?;
-                    out[i] = Some(match inserted {
-                        Some(row) => (row.try_into()?, true),
-                        None => {
-                            let existing: Option<TaskRow> = sqlx::query_as(ACTIVE_BY_KEY)
-                                .bind(&t.unique_key)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            let row = existing.ok_or_else(|| {
-                                StoreError::Conflict("the task holding this unique key finished meanwhile; enqueue again".into())
-                            })?;
-                            (row.try_into()?, false)
-                        }
-                    });
-                }
+                let out = insert_in!(&mut *tx, tasks);
                 tx.commit().await?;
-                Ok(out.into_iter().flatten().collect())
+                Ok(out)
+            }
+
+            async fn insert_tasks_in(
+                &self,
+                tx: &mut DbTx,
+                tasks: &[NewTask],
+            ) -> Result<Vec<(TaskRecord, bool)>, StoreError> {
+                let $variant(tx) = tx else {
+                    return Err(StoreError::Conflict(format!(
+                        "a {} transaction was given to the {} store",
+                        tx.backend().as_str(),
+                        self.backend().as_str()
+                    )));
+                };
+                Ok(insert_in!(&mut **tx, tasks))
             }
 
             async fn claim_tasks(
@@ -625,5 +660,5 @@ macro_rules! task_store {
     };
 }
 
-task_store!(SqliteStore, CLAIM_SQLITE);
-task_store!(PgStore, CLAIM_POSTGRES);
+task_store!(SqliteStore, DbTx::Sqlite, CLAIM_SQLITE);
+task_store!(PgStore, DbTx::Postgres, CLAIM_POSTGRES);

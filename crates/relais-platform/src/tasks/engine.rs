@@ -264,8 +264,10 @@ struct Inner {
 mod execution;
 mod operations;
 mod schedule;
+mod transaction;
 
 pub use schedule::ScheduleSpec;
+pub use transaction::TaskTx;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -327,21 +329,19 @@ impl Engine {
         &self,
         requests: Vec<Enqueue>,
     ) -> Result<Vec<(TaskRecord, bool)>, EngineError> {
+        let tasks = self.prepare_all(requests)?;
+        let inserted = self.inner.store.insert_tasks(&tasks).await?;
+        self.inner.announce(&inserted);
+        Ok(inserted)
+    }
+
+    /// Prepares requests against the registry (kinds, arguments, options) at the clock's time.
+    fn prepare_all(&self, requests: Vec<Enqueue>) -> Result<Vec<NewTask>, EngineError> {
         let now = self.inner.clock.now();
-        let tasks = requests
+        requests
             .into_iter()
             .map(|r| self.inner.prepare(r, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        let inserted = self.inner.store.insert_tasks(&tasks).await?;
-        for (record, created) in &inserted {
-            if *created {
-                metrics::counter!("relais_tasks_enqueued_total", "kind" => record.kind.clone())
-                    .increment(1);
-                self.inner.publish(record, None);
-                self.inner.wake(&record.queue);
-            }
-        }
-        Ok(inserted)
+            .collect()
     }
 
     /// Cancels a task: at once if queued; a running one is signalled (here at once, on another
@@ -582,6 +582,18 @@ impl Inner {
             created_by: r.created_by,
             options: exec,
         })
+    }
+
+    /// Counts, publishes and wakes workers for tasks just committed.
+    fn announce(&self, inserted: &[(TaskRecord, bool)]) {
+        for (record, created) in inserted {
+            if *created {
+                metrics::counter!("relais_tasks_enqueued_total", "kind" => record.kind.clone())
+                    .increment(1);
+                self.publish(record, None);
+                self.wake(&record.queue);
+            }
+        }
     }
 
     fn wake(&self, queue: &str) {

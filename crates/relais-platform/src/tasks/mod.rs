@@ -15,7 +15,7 @@ mod stats;
 
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, EngineError, Enqueue, RetentionPolicy, ScheduleSpec,
-    TaskEvent,
+    TaskEvent, TaskTx,
 };
 pub use handler::{Noop, SleepArgs, SleepTask, Task, TaskContext, TaskError, TaskOptions};
 pub use model::{
