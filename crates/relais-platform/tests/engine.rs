@@ -542,16 +542,21 @@ async fn cancel_issued_on_another_process_reaches_the_worker(ctx: Ctx) {
         other.cancel(id).await.unwrap(),
         CancelOutcome::Signalled(_)
     ));
-    worker.settle().await;
-    assert_eq!(
-        worker.engine.get(id).await.unwrap().unwrap().state,
-        TaskState::Running,
-        "learnt at the next heartbeat"
-    );
-    worker
-        .advance(EngineConfig::default().heartbeat_interval)
-        .await;
-    worker.until(id, TaskState::Cancelled).await;
+    if worker.engine.backend() == "postgres" {
+        // A signal carries the request at once (the clock does not move).
+        worker.until(id, TaskState::Cancelled).await;
+    } else {
+        worker.settle().await;
+        assert_eq!(
+            worker.engine.get(id).await.unwrap().unwrap().state,
+            TaskState::Running,
+            "learnt at the next heartbeat"
+        );
+        worker
+            .advance(EngineConfig::default().heartbeat_interval)
+            .await;
+        worker.until(id, TaskState::Cancelled).await;
+    }
     other_store.close().await;
     worker.stop().await;
 }

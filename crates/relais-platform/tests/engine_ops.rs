@@ -28,6 +28,9 @@ suite!(
     retention_deletes_old_finished_tasks_by_state,
     workers_are_registered_and_statistics_reported,
     tasks_enqueued_in_an_app_transaction_exist_only_if_it_commits,
+    an_enqueue_wakes_another_process_at_once => postgres_only,
+    a_cancel_reaches_the_running_process_at_once => postgres_only,
+    events_of_tasks_run_elsewhere_reach_this_process => postgres_only,
 );
 
 fn t0() -> chrono::DateTime<Utc> {
@@ -145,7 +148,8 @@ async fn process(ctx: &Ctx, clock: &ManualClock, held: &Held, setup: Setup) -> P
         .register(Noop)
         .register(held.clone())
         .register(Rated)
-        .register(Failing);
+        .register(Failing)
+        .register(relais_platform::tasks::SleepTask);
     for (name, cron) in setup.schedules {
         builder = builder.schedule(name, cron, Enqueue::new("relais.noop", json!({})));
     }
@@ -607,4 +611,121 @@ async fn tasks_enqueued_in_an_app_transaction_exist_only_if_it_commits(ctx: Ctx)
     .unwrap();
     assert_eq!(names, vec!["kept".to_string()]);
     p.stop().await;
+}
+
+/// The worker side of the signal cases: started, listening, idle, on a clock that never moves
+/// (so polling and heartbeats cannot be what reaches it).
+async fn listening_worker(ctx: &Ctx, clock: &ManualClock, held: &Held) -> Process {
+    let worker = process(ctx, clock, held, Setup::default()).await;
+    eventually("listening and idle", || async {
+        worker.engine.listening() && worker.engine.idle_queues() == 1
+    })
+    .await;
+    worker
+}
+
+fn not_started() -> Setup {
+    Setup {
+        start: false,
+        ..Setup::default()
+    }
+}
+
+async fn an_enqueue_wakes_another_process_at_once(ctx: Ctx) {
+    let clock = ManualClock::new(t0());
+    let held = Held::default();
+    let worker = listening_worker(&ctx, &clock, &held).await;
+    let api = process(&ctx, &clock, &held, not_started()).await;
+    for round in 1..=3 {
+        enqueue_n(&api, "relais.noop", 2).await;
+        eventually("the other process ran them", || async {
+            worker.count("relais.noop", TaskState::Succeeded).await == 2 * round
+        })
+        .await;
+        eventually("idle again", || async { worker.engine.idle_queues() == 1 }).await;
+    }
+    // A resume elsewhere wakes it too.
+    api.engine.pause("default", None).await.unwrap();
+    enqueue_n(&api, "relais.noop", 1).await;
+    api.engine.resume("default", None).await.unwrap();
+    eventually("resumed elsewhere", || async {
+        worker.count("relais.noop", TaskState::Succeeded).await == 7
+    })
+    .await;
+    api.stop().await;
+    worker.stop().await;
+}
+
+async fn a_cancel_reaches_the_running_process_at_once(ctx: Ctx) {
+    let clock = ManualClock::new(t0());
+    let held = Held::default();
+    let worker = listening_worker(&ctx, &clock, &held).await;
+    let api = process(&ctx, &clock, &held, not_started()).await;
+    let (task, _) = api
+        .engine
+        .enqueue(Enqueue::new("relais.sleep", json!({"ms": 60_000})))
+        .await
+        .unwrap();
+    eventually("running there", || async {
+        worker.count("relais.sleep", TaskState::Running).await == 1
+    })
+    .await;
+    assert!(matches!(
+        api.engine.cancel(task.id).await.unwrap(),
+        relais_platform::tasks::CancelOutcome::Signalled(_)
+    ));
+    // The clock never moves: no heartbeat carries the request; the signal does, and
+    // `relais.sleep` stops at once.
+    eventually("cancelled", || async {
+        worker.count("relais.sleep", TaskState::Cancelled).await == 1
+    })
+    .await;
+    api.stop().await;
+    worker.stop().await;
+}
+
+async fn events_of_tasks_run_elsewhere_reach_this_process(ctx: Ctx) {
+    let clock = ManualClock::new(t0());
+    let held = Held::default();
+    let worker = listening_worker(&ctx, &clock, &held).await;
+    let watcher = process(&ctx, &clock, &held, not_started()).await;
+    // Not started: it does not listen. Start its listener only (no queue it could claim from).
+    let watching = process(
+        &ctx,
+        &clock,
+        &held,
+        Setup {
+            config: EngineConfig {
+                queues: vec![("elsewhere".into(), 1)],
+                ..quiet_config()
+            },
+            ..Setup::default()
+        },
+    )
+    .await;
+    eventually("listening", || async { watching.engine.listening() }).await;
+    let mut bus = watching.engine.subscribe();
+    let (task, _) = watcher
+        .engine
+        .enqueue(Enqueue::new("relais.noop", json!({})))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let wait = async {
+        while let Ok(e) = bus.recv().await {
+            if e.id == task.id {
+                seen.push(e.state);
+                if e.state == TaskState::Succeeded {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("the events arrived");
+    assert_eq!(seen, vec![TaskState::Running, TaskState::Succeeded]);
+    watching.stop().await;
+    watcher.stop().await;
+    worker.stop().await;
 }

@@ -451,9 +451,29 @@ pub trait TaskOpsStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// Signals between processes sharing the database: PostgreSQL `NOTIFY` on a channel per
+/// deployment (schema). Delivery is best effort (a process that is reconnecting misses some);
+/// every use has a polling fallback.
+#[async_trait]
+pub trait SignalStore: Send + Sync {
+    /// Whether this backend carries signals.
+    fn signals(&self) -> bool;
+
+    /// Sends each payload (at most 8,000 bytes) to every listening process, this one included.
+    async fn send_signals(&self, payloads: &[String]) -> Result<(), StoreError>;
+
+    /// Starts listening: once this returns, every signal sent after is received, until the
+    /// receiver is dropped. `None` on a backend without signals.
+    async fn listen_signals(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError>;
+}
+
 /// Every storage role, as one object.
 #[async_trait]
-pub trait Store: SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore {
+pub trait Store:
+    SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore + SignalStore
+{
     /// The backend in use.
     fn backend(&self) -> Backend;
 

@@ -10,19 +10,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sha2::Digest;
+use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
+use tokio::sync::mpsc;
 
 use super::migrate::{self, Applied};
 use super::{
     Backend, Db, DbTx, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet,
-    PoolStats, SchemaStatus, SchemaStore, Store, StoreError,
+    PoolStats, SchemaStatus, SchemaStore, SignalStore, Store, StoreError,
 };
 
 pub(crate) struct PgStore {
     pool: PgPool,
     /// The same pool, as handed to other storage modules.
     db: Db,
+    /// For the listener's own connection.
+    options: PgConnectOptions,
+    /// The NOTIFY channel of this deployment (one per schema).
+    channel: String,
 }
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS relais_schema_migrations (
@@ -50,12 +57,21 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(connect_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(connect)?;
+        // Channels are database-wide; deployments sharing a database live in their own schemas.
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(connect)?;
+        let digest = sha2::Sha256::digest(schema.as_bytes());
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Ok(Self {
             db: Db::Postgres(pool.clone()),
             pool,
+            options,
+            channel: format!("relais_{hex}"),
         })
     }
 
@@ -208,5 +224,59 @@ impl Store for PgStore {
 
     async fn begin(&self) -> Result<DbTx, StoreError> {
         Ok(DbTx::Postgres(self.begin_write().await?))
+    }
+}
+
+#[async_trait]
+impl SignalStore for PgStore {
+    fn signals(&self) -> bool {
+        true
+    }
+
+    async fn send_signals(&self, payloads: &[String]) -> Result<(), StoreError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(&self.channel)
+            .bind(payloads)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn listen_signals(&self) -> Result<Option<mpsc::Receiver<String>>, StoreError> {
+        // Its own connection: a listener holds it for good, and the main pool's close waits for
+        // every connection it lent.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(self.options.clone());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.ignore_pool_close_event(true);
+        listener.listen(&self.channel).await?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    received = listener.recv() => match received {
+                        Ok(n) => {
+                            if tx.send(n.payload().to_owned()).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "task signal listener failed; reconnecting in 1 s");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    },
+                    () = tx.closed() => break,
+                }
+            }
+            drop(listener);
+            pool.close().await;
+        });
+        Ok(Some(rx))
     }
 }

@@ -19,7 +19,7 @@ use sqlx::{Row, SqliteConnection};
 use super::migrate::{self, Applied};
 use super::{
     Backend, Db, DbTx, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet,
-    PoolStats, SchemaStatus, SchemaStore, Store, StoreError,
+    PoolStats, SchemaStatus, SchemaStore, SignalStore, Store, StoreError,
 };
 
 pub(crate) struct SqliteStore {
@@ -251,5 +251,24 @@ impl Store for SqliteStore {
 
     async fn begin(&self) -> Result<DbTx, StoreError> {
         Ok(DbTx::Sqlite(self.begin_write().await?))
+    }
+}
+
+/// One SQLite file is shared by processes on one machine only; they find each other's work by
+/// polling, so there is no signal channel.
+#[async_trait]
+impl SignalStore for SqliteStore {
+    fn signals(&self) -> bool {
+        false
+    }
+
+    async fn send_signals(&self, _payloads: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn listen_signals(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
+        Ok(None)
     }
 }

@@ -162,6 +162,12 @@ impl EngineBuilder {
             .map(|s| s.validate(&self.registry))
             .collect::<Result<Vec<_>, _>>()?;
         let (events, _) = broadcast::channel(4096);
+        let (outbox, outbox_receiver) = if self.store.signals() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let (completions, receiver) = mpsc::unbounded_channel();
         let completer = Completer {
             receiver,
@@ -192,6 +198,9 @@ impl EngineBuilder {
                 schedules,
                 started_at,
                 idle_schedulers: std::sync::atomic::AtomicUsize::new(0),
+                outbox,
+                outbox_receiver: Mutex::new(outbox_receiver),
+                listening: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -259,11 +268,16 @@ struct Inner {
     schedules: Vec<schedule::Schedule>,
     started_at: DateTime<Utc>,
     idle_schedulers: std::sync::atomic::AtomicUsize,
+    /// Signals for the other processes, sent in batches (PostgreSQL only).
+    outbox: Option<mpsc::UnboundedSender<super::signal::Signal>>,
+    outbox_receiver: Mutex<Option<mpsc::UnboundedReceiver<super::signal::Signal>>>,
+    listening: std::sync::atomic::AtomicBool,
 }
 
 mod execution;
 mod operations;
 mod schedule;
+mod signals;
 mod transaction;
 
 pub use schedule::ScheduleSpec;
@@ -331,7 +345,7 @@ impl Engine {
     ) -> Result<Vec<(TaskRecord, bool)>, EngineError> {
         let tasks = self.prepare_all(requests)?;
         let inserted = self.inner.store.insert_tasks(&tasks).await?;
-        self.inner.announce(&inserted);
+        self.inner.announce(&inserted).await;
         Ok(inserted)
     }
 
@@ -355,8 +369,17 @@ impl Engine {
         match &outcome {
             CancelOutcome::Cancelled(record) => self.inner.publish(record, None),
             CancelOutcome::Signalled(_) => {
-                if let Some(running) = lock(&self.inner.running).get(&id) {
-                    running.cancel.request(self.inner.clock.now());
+                let here = match lock(&self.inner.running).get(&id) {
+                    Some(running) => {
+                        running.cancel.request(self.inner.clock.now());
+                        true
+                    }
+                    None => false,
+                };
+                if !here {
+                    self.inner
+                        .signal_now(vec![super::signal::Signal::Cancel { id }])
+                        .await;
                 }
             }
             CancelOutcome::AlreadyFinal(_) | CancelOutcome::NotFound => {}
@@ -373,7 +396,7 @@ impl Engine {
             .await?;
         if let Some(r) = &record {
             self.inner.publish(r, None);
-            self.inner.wake(&r.queue);
+            self.inner.wake_everywhere(&r.queue);
         }
         Ok(record)
     }
@@ -409,6 +432,16 @@ impl Engine {
                 .claim_loops
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(self.inner.clone().claim_loop(queue.clone()));
+        }
+        if let Some(outbox) = lock(&self.inner.outbox_receiver).take() {
+            tokio::spawn(signals::send_loop(
+                self.inner.store.clone(),
+                self.inner.worker.clone(),
+                outbox,
+            ));
+        }
+        if self.inner.store.signals() {
+            tokio::spawn(self.inner.clone().listen_loop());
         }
         tokio::spawn(self.inner.clone().heartbeat_loop());
         tokio::spawn(self.inner.clone().rescue_loop());
@@ -584,16 +617,26 @@ impl Inner {
         })
     }
 
-    /// Counts, publishes and wakes workers for tasks just committed.
-    fn announce(&self, inserted: &[(TaskRecord, bool)]) {
+    /// Counts, publishes and wakes workers (here and on the other processes) for tasks just
+    /// committed.
+    async fn announce(&self, inserted: &[(TaskRecord, bool)]) {
+        let mut queues: Vec<&str> = Vec::new();
         for (record, created) in inserted {
             if *created {
                 metrics::counter!("relais_tasks_enqueued_total", "kind" => record.kind.clone())
                     .increment(1);
-                self.publish(record, None);
+                let _ = self.events.send(self.event_of(record, None));
                 self.wake(&record.queue);
+                if !queues.contains(&record.queue.as_str()) {
+                    queues.push(&record.queue);
+                }
             }
         }
+        let wakes = queues
+            .into_iter()
+            .map(|q| super::signal::Signal::Wake { queue: q.into() })
+            .collect();
+        self.signal_now(wakes).await;
     }
 
     fn wake(&self, queue: &str) {
@@ -602,8 +645,8 @@ impl Inner {
         }
     }
 
-    fn publish(&self, record: &TaskRecord, progress: Option<Progress>) {
-        let _ = self.events.send(TaskEvent {
+    fn event_of(&self, record: &TaskRecord, progress: Option<Progress>) -> TaskEvent {
+        TaskEvent {
             id: record.id,
             kind: record.kind.clone(),
             queue: record.queue.clone(),
@@ -611,7 +654,12 @@ impl Inner {
             attempt: record.attempt,
             progress,
             at: self.clock.now(),
-        });
+        }
+    }
+
+    /// Publishes a state change on every process's bus.
+    fn publish(&self, record: &TaskRecord, progress: Option<Progress>) {
+        self.emit(self.event_of(record, progress), true);
     }
 
     async fn claim_loop(self: Arc<Self>, queue: String) {
@@ -783,7 +831,7 @@ impl Inner {
             tracing::warn!(task_id = %r.id, state = %r.state, "rescued a task whose worker stopped heartbeating");
             if let Some(record) = self.store.get_task(r.id).await? {
                 self.publish(&record, None);
-                self.wake(&record.queue);
+                self.wake_everywhere(&record.queue);
             }
         }
         Ok(rescued)
@@ -819,12 +867,14 @@ impl ProgressSink for Inner {
             {
                 tracing::warn!(task_id = %id, error = %e, "storing progress failed");
             }
+            // Every report on this bus; the stored (throttled) ones on the others' too.
             if let Some(event) = self.running_record(id, attempt) {
-                let _ = self.events.send(TaskEvent {
+                let event = TaskEvent {
                     progress: Some(progress),
                     at: now,
                     ..event
-                });
+                };
+                self.emit(event, due);
             }
         })
     }

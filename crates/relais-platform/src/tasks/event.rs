@@ -1,13 +1,13 @@
 //! Events published on the engine's bus.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::model::{Progress, TaskState};
 
 /// A state change or progress update, published on the engine's bus.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskEvent {
     /// The task.
     pub id: Uuid,

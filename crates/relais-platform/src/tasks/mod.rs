@@ -11,6 +11,7 @@ mod handler;
 mod model;
 mod operations;
 mod retention;
+mod signal;
 mod stats;
 
 pub use engine::{

@@ -57,21 +57,24 @@ impl Inner {
             .iter()
             .any(|l| l.concurrency.is_some() && l.kind == task.kind)
         {
-            self.wake(&task.queue);
+            self.wake_everywhere(&task.queue);
         }
         match finished {
             Some(state) => {
                 metrics::counter!("relais_tasks_finished_total", "kind" => task.kind.clone(), "state" => state.as_str())
                     .increment(1);
-                let _ = self.events.send(TaskEvent {
-                    id: task.id,
-                    kind: task.kind,
-                    queue: task.queue,
-                    state,
-                    attempt: task.attempt,
-                    progress: None,
-                    at: self.clock.now(),
-                });
+                self.emit(
+                    TaskEvent {
+                        id: task.id,
+                        kind: task.kind,
+                        queue: task.queue,
+                        state,
+                        attempt: task.attempt,
+                        progress: None,
+                        at: self.clock.now(),
+                    },
+                    true,
+                );
             }
             None => {
                 tracing::info!(task_id = %task.id, "outcome ignored: the attempt was rescued meanwhile")

@@ -59,6 +59,11 @@ impl Engine {
             .await?;
         tracing::info!(queue, by, "queue resumed");
         self.inner.wake(queue);
+        self.inner
+            .signal_now(vec![crate::tasks::signal::Signal::Wake {
+                queue: queue.to_string(),
+            }])
+            .await;
         Ok(state)
     }
 

@@ -110,7 +110,7 @@ impl Inner {
                 if let Some(record) = self.store.get_task(id).await? {
                     self.publish(&record, None);
                 }
-                self.wake(&task.queue);
+                self.wake_everywhere(&task.queue);
             }
             done.push((s.name.clone(), outcome));
         }

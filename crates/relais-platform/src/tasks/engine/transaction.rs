@@ -57,7 +57,7 @@ impl TaskTx {
     /// Commits, then wakes the workers of the tasks enqueued in it.
     pub async fn commit(self) -> Result<(), EngineError> {
         self.tx.commit().await?;
-        self.engine.inner.announce(&self.enqueued);
+        self.engine.inner.announce(&self.enqueued).await;
         Ok(())
     }
 
