@@ -819,6 +819,7 @@ impl Inner {
             if let Err(e) = self.rescue_once().await {
                 tracing::warn!(error = %e, "rescue failed");
             }
+            self.record_queue_depths().await;
         }
     }
 

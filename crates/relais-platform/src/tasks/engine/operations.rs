@@ -30,6 +30,37 @@ impl Inner {
         }
     }
 
+    /// Sets the `relais_tasks_queue_depth` gauges (every rescue interval).
+    pub(super) async fn record_queue_depths(&self) {
+        match self.store.queue_depths(self.clock.now()).await {
+            Ok(mut depths) => {
+                // A queue this process serves with nothing left reports zeros, not its last value.
+                for (queue, _) in &self.config.queues {
+                    if !depths.iter().any(|d| &d.queue == queue) {
+                        depths.push(crate::tasks::QueueDepth {
+                            queue: queue.clone(),
+                            due: 0,
+                            scheduled: 0,
+                            running: 0,
+                            oldest_due_at: None,
+                        });
+                    }
+                }
+                for d in depths {
+                    for (state, n) in [
+                        ("due", d.due),
+                        ("scheduled", d.scheduled),
+                        ("running", d.running),
+                    ] {
+                        metrics::gauge!("relais_tasks_queue_depth", "queue" => d.queue.clone(), "state" => state)
+                            .set(n as f64);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the queue depths"),
+        }
+    }
+
     /// Removes this process from the worker registry (at the end of a drain).
     pub(super) async fn unregister(&self) {
         if let Err(e) = self.store.remove_worker(&self.worker).await {
