@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
-use super::tasks::{INSERT, TaskRow, bind_new_task, corrupt, micros, time};
+use super::tasks::{INSERT, TaskRow, bind_new_task, corrupt, micros, placeholders, time};
 use super::{StoreError, TaskOpsStore};
 use crate::tasks::{
     AttemptDuration, FinishedCounts, KindLimit, LimitedClaim, NewTask, QueueDepth, QueueState,
@@ -44,13 +44,18 @@ fn candidates_sql(excluded: usize, lock: &str) -> String {
     )
 }
 
-fn start_sql(n: usize) -> String {
+/// Starts the chosen tasks; bound in order: time, time, worker, then the ids.
+fn start_sql(postgres: bool, n: usize) -> String {
+    let p = placeholders(postgres, 1, 3 + n);
     format!(
         "UPDATE relais_tasks SET state = 'running', attempt = attempt + 1,
-            started_at = $1, heartbeat_at = $1, worker = $2, cancel_requested = FALSE,
+            started_at = {}, heartbeat_at = {}, worker = {}, cancel_requested = FALSE,
             progress = 0, progress_message = NULL, progress_details = NULL
          WHERE id IN ({}) RETURNING *",
-        params(3, n)
+        p[0],
+        p[1],
+        p[2],
+        p[3..].join(", ")
     )
 }
 
@@ -97,7 +102,7 @@ fn worker(r: WorkerRow) -> WorkerInfo {
 /// Implements [`TaskOpsStore`]; `$lock_kinds` and `$lock_candidates` are the backend's row
 /// locking clauses (empty on SQLite, whose write transaction already excludes other writers).
 macro_rules! task_ops_store {
-    ($store:ty, $lock_kinds:expr, $lock_candidates:expr) => {
+    ($store:ty, $postgres:expr, $lock_kinds:expr, $lock_candidates:expr) => {
         #[async_trait]
         impl TaskOpsStore for $store {
             async fn claim_limited(
@@ -203,7 +208,8 @@ macro_rules! task_ops_store {
                 }
                 let mut tasks = Vec::new();
                 for ids in chosen.chunks(500) {
-                    let mut start = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(start_sql(ids.len())))
+                    let mut start = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(start_sql($postgres, ids.len())))
+                        .bind(at)
                         .bind(at)
                         .bind(worker);
                     for id in ids {
@@ -457,5 +463,5 @@ macro_rules! task_ops_store {
     };
 }
 
-task_ops_store!(SqliteStore, "", "");
-task_ops_store!(PgStore, " FOR UPDATE", " FOR UPDATE SKIP LOCKED");
+task_ops_store!(SqliteStore, false, "", "");
+task_ops_store!(PgStore, true, " FOR UPDATE", " FOR UPDATE SKIP LOCKED");

@@ -68,38 +68,44 @@ const INSERT_COLUMNS: &str =
     "INSERT INTO relais_tasks (id, kind, queue, args, state, priority, max_attempts,
         scheduled_at, created_at, unique_key, created_by, options) VALUES ";
 
-/// `INSERT … VALUES (…), (…)` for `rows` rows of 12 parameters.
-fn insert_many_sql(rows: usize) -> String {
-    let mut sql = String::from(INSERT_COLUMNS);
-    for r in 0..rows {
-        let b = r * 12;
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        sql.push_str(
-            &(1..=12)
-                .map(|i| format!("${}", b + i))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        sql.push(')');
-    }
-    sql
+/// Placeholders `first..first + n` in the backend's style. SQLite gets anonymous `?`: sqlx
+/// looks every parameter up by name, and SQLite's name lookup is linear in the number of named
+/// parameters, which made wide statements quadratic.
+pub(super) fn placeholders(postgres: bool, first: usize, n: usize) -> Vec<String> {
+    (first..first + n)
+        .map(|i| {
+            if postgres {
+                format!("${i}")
+            } else {
+                "?".to_owned()
+            }
+        })
+        .collect()
 }
 
-/// Marks `rows` attempts succeeded in one statement; `$1` now, `$2` worker, then
-/// `(id, attempt, result)` per row. Fenced like every attempt write.
-fn succeed_many_sql(rows: usize) -> String {
+/// `INSERT … VALUES (…), (…)` for `rows` rows of 12 parameters, bound in order.
+fn insert_many_sql(postgres: bool, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
-        .map(|r| format!("(${}, ${}, ${})", 3 + r * 3, 4 + r * 3, 5 + r * 3))
+        .map(|r| format!("({})", placeholders(postgres, 1 + r * 12, 12).join(", ")))
         .collect();
+    format!("{INSERT_COLUMNS}{}", values.join(", "))
+}
+
+/// Marks `rows` attempts succeeded in one statement. Bound in order: `(id, attempt, result)` per
+/// row, then the time, then the worker. Fenced like every attempt write.
+fn succeed_many_sql(postgres: bool, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", placeholders(postgres, 1 + r * 3, 3).join(", ")))
+        .collect();
+    let tail = placeholders(postgres, 1 + rows * 3, 2);
     format!(
         "WITH v(id, attempt, result) AS (VALUES {})
-         UPDATE relais_tasks SET state = 'succeeded', result = v.result, finished_at = $1, progress = 100
+         UPDATE relais_tasks SET state = 'succeeded', result = v.result, finished_at = {}, progress = 100
          FROM v WHERE relais_tasks.id = v.id AND relais_tasks.attempt = v.attempt
-           AND relais_tasks.worker = $2 AND relais_tasks.state = 'running'",
-        values.join(", ")
+           AND relais_tasks.worker = {} AND relais_tasks.state = 'running'",
+        values.join(", "),
+        tail[0],
+        tail[1]
     )
 }
 
@@ -304,7 +310,7 @@ pub(super) use bind_new_task;
 /// Inserts `$tasks` on the connection `$conn` (inside a transaction); evaluates to each task's
 /// record and whether it was created.
 macro_rules! insert_in {
-    ($conn:expr, $tasks:expr) => {{
+    ($conn:expr, $tasks:expr, $postgres:expr) => {{
         let tasks: &[NewTask] = $tasks;
         let mut out: Vec<Option<(TaskRecord, bool)>> = vec![None; tasks.len()];
         // Tasks without a unique key cannot conflict (UUIDv7 ids): multi-row inserts.
@@ -312,7 +318,7 @@ macro_rules! insert_in {
             .filter(|&i| tasks[i].unique_key.is_none())
             .collect();
         for chunk in plain.chunks(CHUNK) {
-            let sql = insert_many_sql(chunk.len());
+            let sql = insert_many_sql($postgres, chunk.len());
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for &i in chunk {
                 let t = &tasks[i];
@@ -356,12 +362,12 @@ macro_rules! insert_in {
 /// Implements [`TaskStore`] for a store type whose `write()`/`read()` pools and `begin_write()`
 /// transaction share one driver; `$claim` is the backend's claim query.
 macro_rules! task_store {
-    ($store:ty, $variant:path, $claim:expr) => {
+    ($store:ty, $variant:path, $postgres:expr, $claim:expr) => {
         #[async_trait]
         impl TaskStore for $store {
             async fn insert_tasks(&self, tasks: &[NewTask]) -> Result<Vec<(TaskRecord, bool)>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let out = insert_in!(&mut *tx, tasks);
+                let out = insert_in!(&mut *tx, tasks, $postgres);
                 tx.commit().await?;
                 Ok(out)
             }
@@ -378,7 +384,7 @@ macro_rules! task_store {
                         self.backend().as_str()
                     )));
                 };
-                Ok(insert_in!(&mut **tx, tasks))
+                Ok(insert_in!(&mut **tx, tasks, $postgres))
             }
 
             async fn claim_tasks(
@@ -446,9 +452,7 @@ macro_rules! task_store {
                 let successes: Vec<usize> =
                     (0..items.len()).filter(|&i| matches!(items[i].2, Outcome::Succeeded(_))).collect();
                 for chunk in successes.chunks(CHUNK) {
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(succeed_many_sql(chunk.len())))
-                        .bind(micros(now))
-                        .bind(worker);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(succeed_many_sql($postgres, chunk.len())));
                     for &i in chunk {
                         let (id, attempt, outcome) = &items[i];
                         let result = match outcome {
@@ -457,7 +461,7 @@ macro_rules! task_store {
                         };
                         query = query.bind(*id).bind(*attempt).bind(Json(result));
                     }
-                    let updated = query.execute(&mut *tx).await?.rows_affected();
+                    let updated = query.bind(micros(now)).bind(worker).execute(&mut *tx).await?.rows_affected();
                     if updated as usize == chunk.len() {
                         for &i in chunk {
                             out[i] = Some(TaskState::Succeeded);
@@ -660,5 +664,5 @@ macro_rules! task_store {
     };
 }
 
-task_store!(SqliteStore, DbTx::Sqlite, CLAIM_SQLITE);
-task_store!(PgStore, DbTx::Postgres, CLAIM_POSTGRES);
+task_store!(SqliteStore, DbTx::Sqlite, false, CLAIM_SQLITE);
+task_store!(PgStore, DbTx::Postgres, true, CLAIM_POSTGRES);

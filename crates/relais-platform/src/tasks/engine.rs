@@ -685,6 +685,9 @@ impl Inner {
                 return;
             }
             // Take every free slot (up to a batch) before claiming, so each claimed task has one.
+            // Slots free up together when a batch ends: let the others come back first, so one
+            // claim takes them all rather than one claim per slot.
+            tokio::task::yield_now().await;
             let mut permits = vec![first];
             while permits.len() < self.config.claim_batch as usize {
                 match slots.clone().try_acquire_owned() {

@@ -39,6 +39,9 @@ impl Inner {
                 retry_at: Some(self.retry_time(&task)),
             },
         };
+        // The handler is done: its slot may take the next task while the outcome is recorded
+        // (batched with others), so claims and completions overlap.
+        drop(permit);
         let finished = self.finish(&task, &outcome).await;
         let seconds = (self.clock.now() - started)
             .num_microseconds()
@@ -50,7 +53,6 @@ impl Inner {
         lock(&self.last_progress_write).remove(&task.id);
         lock(&self.running).remove(&task.id);
         self.finished.notify_waiters();
-        drop(permit);
         // A slot of a concurrency-limited kind is free: tasks held back may start now.
         if self
             .limits
