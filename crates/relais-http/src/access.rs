@@ -17,19 +17,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::error::{ApiError, ErrorCode};
 
-/// A role held by an authenticated caller; higher roles include lower ones.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read access.
-    Viewer,
-    /// Read access and operations (cancel, retry, invalidate, import).
-    Operator,
-    /// Everything, including tokens and audit.
-    Admin,
-}
+pub use relais_platform::tokens::Role;
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +56,10 @@ async fn enforce(State(access): State<Access>, req: Request, next: Next) -> Resp
     match req.extensions().get::<Principal>() {
         None => ApiError::new(
             ErrorCode::Unauthenticated,
-            "this route requires a bearer token",
+            req.extensions()
+                .get::<crate::auth::Refused>()
+                .map_or("this route requires a bearer token", |r| r.0.as_str())
+                .to_string(),
         )
         .with_header(
             axum::http::header::WWW_AUTHENTICATE,

@@ -9,6 +9,7 @@
 //! (access enforcement, then handler).
 
 pub mod access;
+pub mod auth;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -19,6 +20,7 @@ mod serve;
 mod task_events;
 mod task_ops;
 pub mod tasks;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -54,7 +56,25 @@ fn platform_routes() -> Routes<AppState> {
 /// Builds the whole HTTP application: platform routes, the apps' routes, the docs page,
 /// fallbacks and middleware. Returns the router and the OpenAPI document it serves.
 pub fn app(platform: Platform, apps: Vec<Routes<()>>) -> (Router, OpenApi) {
+    app_with(platform, apps, Vec::new())
+}
+
+/// [`app`], with authenticators tried after API tokens (an app's own users).
+pub fn app_with(
+    platform: Platform,
+    mut apps: Vec<Routes<()>>,
+    authenticators: Vec<std::sync::Arc<dyn auth::Authenticator>>,
+) -> (Router, OpenApi) {
     let max_body = platform.config.http_max_body;
+    let tokens = relais_platform::tokens::Tokens::new(
+        platform.store.clone(),
+        std::sync::Arc::new(relais_platform::clock::SystemClock),
+    );
+    apps.insert(0, tokens::routes(tokens.clone()));
+    let mut chain: Vec<std::sync::Arc<dyn auth::Authenticator>> =
+        vec![std::sync::Arc::new(auth::TokenAuthenticator(tokens))];
+    chain.extend(authenticators);
+    let authenticators: auth::Authenticators = std::sync::Arc::new(chain);
     metrics::handle();
     let (platform_router, platform_doc) = platform_routes().split();
     let mut doc = docs::base();
@@ -77,6 +97,7 @@ pub fn app(platform: Platform, apps: Vec<Routes<()>>) -> (Router, OpenApi) {
     let router = router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(authenticators, auth::authenticate))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn_with_state(max_body, middleware::limit_body))

@@ -80,6 +80,14 @@ pub const SETTINGS: &[Setting] = &[
         help: "SQLite only: how long a statement waits for a lock held by another process",
     },
     Setting {
+        key: "auth.admin_token",
+        env: "RELAIS_ADMIN_TOKEN",
+        flag: None,
+        default: None,
+        secret: true,
+        help: "secret of the bootstrap admin token created when the database has no token (≥ 20 characters); unset: a random one is printed once",
+    },
+    Setting {
         key: "redis.url",
         env: "RELAIS_REDIS_URL",
         flag: Some("redis-url"),
@@ -302,6 +310,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Redis URL when configured (contains secrets: never log it).
     pub redis_url: Option<String>,
+    /// Secret of the bootstrap admin token, when given.
+    pub admin_token: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directive.
@@ -546,6 +556,16 @@ impl ConfigLoader {
                 parse_database_url(s, max_connections, connect_timeout, busy_timeout)
             })?,
         };
+        let admin_token = match v.get("auth.admin_token") {
+            None => None,
+            Some(_) => Some(v.parse("auth.admin_token", |s| {
+                if s.len() < 20 {
+                    Err("must have at least 20 characters".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            })?),
+        };
         let redis_url = match v.get("redis.url") {
             None => None,
             Some(_) => Some(v.parse("redis.url", |s| {
@@ -614,6 +634,7 @@ impl ConfigLoader {
             data_dir,
             database,
             redis_url,
+            admin_token,
             log_format,
             log_level,
             http_max_body,

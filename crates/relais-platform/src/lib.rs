@@ -13,6 +13,7 @@ pub mod redis;
 pub mod shutdown;
 pub mod store;
 pub mod tasks;
+pub mod tokens;
 
 use std::sync::Arc;
 

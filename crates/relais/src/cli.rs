@@ -57,6 +57,12 @@ pub enum Command {
     },
     /// Print the version and the schema versions this binary knows.
     Version,
+    /// Manage API tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Measure performance; prints medians of several runs.
     Bench {
         /// What to measure.
@@ -83,6 +89,30 @@ pub enum BenchCommand {
         /// Tasks in the latency trickle (one every 2 ms).
         #[arg(long, default_value_t = 500)]
         trickle: usize,
+    },
+}
+
+/// `relais token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown once; only a hash is stored).
+    Create {
+        /// Unique name, recorded as the actor of what the token does.
+        #[arg(long)]
+        name: String,
+        /// `admin`, `operator` or `viewer`.
+        #[arg(long)]
+        role: String,
+        /// Valid for this long (e.g. `90d`, `12h`); unset: until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id or name.
+    Revoke {
+        /// Id or name.
+        token: String,
     },
 }
 

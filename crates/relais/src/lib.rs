@@ -16,6 +16,9 @@ use relais_platform::clock::SystemClock;
 use relais_platform::config::Config;
 use relais_platform::store::{self, MigrationSet};
 use relais_platform::tasks::{Engine, EngineConfig, Noop, SleepTask};
+use relais_platform::tokens::{Role, Tokens};
+
+use crate::cli::TokenCommand;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -61,6 +64,10 @@ impl Application {
         let (platform, report) = Platform::start(config, APP_MIGRATIONS).await?;
         for (component, version, name) in &report.applied {
             tracing::info!(component, version, name, "migration applied");
+        }
+        if let Err(e) = bootstrap_token(&platform).await {
+            platform.store.close().await;
+            return Err(e);
         }
         let rescue_after = platform.config.task_rescue_after;
         let engine_config = EngineConfig {
@@ -163,6 +170,75 @@ async fn trigger_on_signal(shutdown: relais_platform::shutdown::Shutdown) {
         () = shutdown.triggered() => {}
     }
     shutdown.trigger();
+}
+
+/// On a database without any token, creates the bootstrap admin token (from
+/// `RELAIS_ADMIN_TOKEN`, or a new secret printed once on standard output, apart from the logs).
+async fn bootstrap_token(platform: &Platform) -> anyhow::Result<()> {
+    let tokens = Tokens::new(platform.store.clone(), Arc::new(SystemClock));
+    let given = platform.config.admin_token.as_deref();
+    if let Some(issued) = tokens.bootstrap(given).await? {
+        if given.is_some() {
+            tracing::info!(token = %issued.info.name, "created the admin token from RELAIS_ADMIN_TOKEN");
+        } else {
+            tracing::warn!(token = %issued.info.name, "no API token existed: created an admin token, its secret printed once on standard output");
+            println!(
+                "relais: admin token `{}` created; its secret (shown once, store it now):\n{}",
+                issued.info.name, issued.secret
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `relais token …`: creates, lists or revokes API tokens.
+pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let (platform, _) = Platform::start(config, APP_MIGRATIONS).await?;
+    let tokens = Tokens::new(platform.store.clone(), Arc::new(SystemClock));
+    let result = async {
+        match command {
+            TokenCommand::Create {
+                name,
+                role,
+                expires_in,
+            } => {
+                let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+                let expires_at = match expires_in {
+                    Some(d) => {
+                        let d = relais_platform::config::parse_duration(&d)
+                            .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+                        Some(chrono::Utc::now() + chrono::Duration::from_std(d)?)
+                    }
+                    None => None,
+                };
+                let issued = tokens.create(&name, role, expires_at, Some("cli")).await?;
+                eprintln!(
+                    "token `{}` ({}) created; its secret (shown once, store it now):",
+                    issued.info.name, issued.info.role
+                );
+                println!("{}", issued.secret);
+            }
+            TokenCommand::List => {
+                for t in tokens.list().await? {
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(at), _) => format!("revoked {at}"),
+                        (None, Some(at)) if at <= chrono::Utc::now() => format!("expired {at}"),
+                        (None, Some(at)) => format!("expires {at}"),
+                        (None, None) => "valid".into(),
+                    };
+                    println!("{}  {:<24} {:<8} {state}", t.id, t.name, t.role.as_str());
+                }
+            }
+            TokenCommand::Revoke { token } => match tokens.revoke(&token).await? {
+                Some(t) => println!("revoked `{}` ({})", t.name, t.id),
+                None => anyhow::bail!("no token `{token}`"),
+            },
+        }
+        Ok(())
+    }
+    .await;
+    platform.store.close().await;
+    result
 }
 
 /// `relais migrate`: applies pending migrations (or, with `status_only`, only reports).

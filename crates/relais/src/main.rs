@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Serve => relais::Application::build(config).await?.run().await,
             Command::Migrate { status } => relais::migrate(config, status).await,
             Command::Bench { what } => relais::bench::run(config, what).await,
+            Command::Token { command } => relais::token(config, command).await,
             Command::Version | Command::Config { .. } => Ok(()),
         }
     });

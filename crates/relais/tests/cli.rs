@@ -19,6 +19,7 @@ suite!(
     configuration_layers_and_errors => sqlite_only,
     docs_page_renders_in_a_browser_without_network => sqlite_only needs_browser,
     sigkill_mid_work_loses_no_task,
+    tokens_from_the_environment_and_the_command_line,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
@@ -63,20 +64,27 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
+    out: PathBuf,
 }
 
 impl Server {
     fn start(ctx: &Ctx, name: &str, cmd: Command) -> Server {
         let addr = free_addr();
         let log = ctx.dir.join(format!("{name}.log"));
+        let out = ctx.dir.join(format!("{name}.out"));
         let mut cmd = cmd;
         cmd.arg("serve")
             .env("RELAIS_LISTEN", addr.to_string())
             .env("RELAIS_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("spawn relais serve");
-        Server { child, addr, log }
+        Server {
+            child,
+            addr,
+            log,
+            out,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -116,6 +124,11 @@ impl Server {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What it printed on standard output (not logs).
+    fn out_text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits for the exit; returns whether it exited successfully.
@@ -286,7 +299,87 @@ async fn two_processes_share_one_database(ctx: Ctx) {
     );
     assert_eq!(ha["deployment_id"], hb["deployment_id"], "one deployment");
     assert_ne!(ha["instance_id"], hb["instance_id"], "two instances");
+    // A database without tokens gets one bootstrap admin token, printed by one process only.
+    let marker = "admin token `bootstrap-admin` created";
+    let logs = [a.out_text(), b.out_text()];
+    let printed: Vec<&String> = logs.iter().filter(|l| l.contains(marker)).collect();
+    assert_eq!(printed.len(), 1, "{logs:?}");
+    let secret = printed[0]
+        .lines()
+        .skip_while(|l| !l.contains(marker))
+        .nth(1)
+        .unwrap()
+        .trim();
+    assert!(secret.starts_with("relais_"), "{secret}");
+    for server in [&a, &b] {
+        let reply = reqwest::Client::new()
+            .get(server.url("/api/workers"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+    }
     assert!(a.terminate() && b.terminate());
+}
+
+async fn tokens_from_the_environment_and_the_command_line(ctx: Ctx) {
+    let admin = "given-admin-secret-of-the-deployment";
+    let mut cmd = relais_db(&ctx);
+    cmd.env("RELAIS_ADMIN_TOKEN", admin);
+    let mut server = Server::start(&ctx, "tokens", cmd);
+    server.ready().await;
+    assert!(
+        !server.log_text().contains(admin),
+        "a given secret is never printed"
+    );
+    let client = reqwest::Client::new();
+    let status = |token: String| {
+        let client = client.clone();
+        let url = server.url("/api/tasks");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(admin.into()).await, 200);
+    let created = run(relais_db(&ctx).args([
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--role",
+        "viewer",
+        "--expires-in",
+        "30d",
+    ]));
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let secret = text(&created.stdout).trim().to_owned();
+    assert!(secret.starts_with("relais_"), "{secret}");
+    assert_eq!(status(secret.clone()).await, 200);
+    let listed = text(&run(relais_db(&ctx).args(["token", "list"])).stdout);
+    assert!(
+        listed.contains("bootstrap-admin") && listed.contains("ci") && listed.contains("expires"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret));
+    let bad = run(relais_db(&ctx).args(["token", "create", "--name", "x", "--role", "root"]));
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("admin, operator or viewer"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let revoked = run(relais_db(&ctx).args(["token", "revoke", "ci"]));
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    assert_eq!(status(secret).await, 401);
+    assert!(server.terminate());
 }
 
 async fn newer_database_is_refused_at_start(ctx: Ctx) {

@@ -27,6 +27,7 @@ suite!(
     metrics_label_requests_by_route_template,
     openapi_document_describes_every_route,
     every_documented_route_enforces_its_declared_role,
+    real_tokens_open_exactly_the_routes_of_their_role,
     docs_page_is_served_from_the_binary,
     problem_table_lists_every_code,
     shutdown_drains_in_flight_requests,

@@ -243,7 +243,7 @@ pub(crate) async fn every_documented_route_enforces_its_declared_role(ctx: Ctx) 
     let doc = serde_json::to_value(&app.doc).unwrap();
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
-        let concrete = path.replace("{id}", "1");
+        let concrete = path.replace("{id}", "1").replace("{queue}", "default");
         for (method, op) in item.as_object().unwrap() {
             let method: Method = method.to_uppercase().parse().unwrap();
             if path == "/api/test/slow" {
@@ -323,5 +323,136 @@ pub(crate) async fn problem_table_lists_every_code(ctx: Ctx) {
             .iter()
             .all(|p| p["status"].as_u64().unwrap() >= 400)
     );
+    app.platform.store.close().await;
+}
+
+fn with_token(method: Method, uri: &str, secret: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+pub(crate) async fn real_tokens_open_exactly_the_routes_of_their_role(ctx: Ctx) {
+    use relais_platform::tokens::{Role, TokenInfo, Tokens, hash_secret};
+    let app = start(config(&ctx)).await;
+    let tokens = Tokens::new(
+        app.platform.store.clone(),
+        Arc::new(relais_platform::clock::SystemClock),
+    );
+    let mut secrets = Vec::new();
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let issued = tokens
+            .create(&format!("walk-{role}"), role, None, Some("test"))
+            .await
+            .unwrap();
+        secrets.push((role, issued.secret));
+    }
+    let doc = serde_json::to_value(&app.doc).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "1").replace("{queue}", "default");
+        for (method, op) in item.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            if path == "/api/test/slow" {
+                continue;
+            }
+            let required = op["x-required-role"].as_str().unwrap();
+            for (role, secret) in &secrets {
+                let reply = send(&app, with_token(method.clone(), &concrete, secret)).await;
+                let allowed = match required {
+                    "public" => true,
+                    r => *role >= r.parse::<Role>().unwrap(),
+                };
+                if allowed {
+                    assert!(
+                        reply.status != StatusCode::UNAUTHORIZED
+                            && reply.status != StatusCode::FORBIDDEN,
+                        "{role} on {method} {path}: {}",
+                        reply.text()
+                    );
+                } else {
+                    reply.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "walked {checked} (operation, role) pairs");
+
+    // Wrong, revoked and expired tokens are refused where a role is needed, ignored elsewhere.
+    let revoked = tokens
+        .create("revoked", Role::Admin, None, None)
+        .await
+        .unwrap();
+    tokens.revoke("revoked").await.unwrap().unwrap();
+    let expired = "relais_expired_secret_for_the_test";
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    let info = TokenInfo {
+        id: uuid::Uuid::now_v7(),
+        name: "expired".into(),
+        role: Role::Admin,
+        created_at: past - chrono::Duration::hours(1),
+        created_by: None,
+        expires_at: Some(past),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    assert!(
+        app.platform
+            .store
+            .insert_token(&info, &hash_secret(expired))
+            .await
+            .unwrap()
+    );
+    for secret in ["relais_not_a_token", revoked.secret.as_str(), expired] {
+        let refused = send(&app, with_token(Method::GET, "/api/tasks", secret)).await;
+        let body = refused.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("unknown, expired or revoked"),
+            "{body}"
+        );
+        let public = send(&app, with_token(Method::GET, "/api/health", secret)).await;
+        assert_eq!(public.status, StatusCode::OK);
+    }
+    // The admin API: create (secret once), list (never secrets), revoke.
+    let admin = &secrets[2].1;
+    let mut create = json_post(
+        "/api/tokens",
+        serde_json::json!({"name": "ci", "role": "operator"}),
+    );
+    create.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
+    let created = send(&app, create).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let secret = created.json()["secret"].as_str().unwrap().to_owned();
+    assert_eq!(created.json()["created_by"], "walk-admin");
+    let ok = send(&app, with_token(Method::GET, "/api/tasks", &secret)).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let mut again = json_post(
+        "/api/tokens",
+        serde_json::json!({"name": "ci", "role": "operator"}),
+    );
+    again.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
+    send(&app, again)
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    let list = send(&app, with_token(Method::GET, "/api/tokens", admin)).await;
+    assert!(!list.text().contains(&secret), "secrets are never listed");
+    assert_eq!(list.json()["tokens"].as_array().unwrap().len(), 6);
+    let revoke = send(&app, with_token(Method::DELETE, "/api/tokens/ci", admin)).await;
+    assert!(revoke.json()["revoked_at"].is_string());
+    let gone = send(&app, with_token(Method::GET, "/api/tasks", &secret)).await;
+    gone.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
     app.platform.store.close().await;
 }

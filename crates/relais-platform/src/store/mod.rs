@@ -12,6 +12,7 @@ mod postgres;
 mod sqlite;
 mod task_ops;
 mod tasks;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,12 @@ pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
             name: "task_operations",
             sqlite: include_str!("../../migrations/sqlite/0003_task_operations.sql"),
             postgres: include_str!("../../migrations/postgres/0003_task_operations.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "tokens",
+            sqlite: include_str!("../../migrations/sqlite/0004_tokens.sql"),
+            postgres: include_str!("../../migrations/postgres/0004_tokens.sql"),
         },
     ],
 };
@@ -451,6 +458,43 @@ pub trait TaskOpsStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// API tokens (only hashes of their secrets).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a token; false when the name is taken.
+    async fn insert_token(
+        &self,
+        token: &crate::tokens::TokenInfo,
+        hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a token only if there is no token at all (bootstrap); true when stored.
+    async fn insert_first_token(
+        &self,
+        token: &crate::tokens::TokenInfo,
+        hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Every token, oldest first.
+    async fn list_tokens(&self) -> Result<Vec<crate::tokens::TokenInfo>, StoreError>;
+
+    /// Revokes the token with this id or name (kept for the record); `None` if none.
+    async fn revoke_token(
+        &self,
+        id_or_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::tokens::TokenInfo>, StoreError>;
+
+    /// The token whose secret hashes to `hash`.
+    async fn token_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<crate::tokens::TokenInfo>, StoreError>;
+
+    /// Records a use.
+    async fn touch_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
 /// Signals between processes sharing the database: PostgreSQL `NOTIFY` on a channel per
 /// deployment (schema). Delivery is best effort (a process that is reconnecting misses some);
 /// every use has a polling fallback.
@@ -472,7 +516,7 @@ pub trait SignalStore: Send + Sync {
 /// Every storage role, as one object.
 #[async_trait]
 pub trait Store:
-    SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore + SignalStore
+    SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore + SignalStore + TokenStore
 {
     /// The backend in use.
     fn backend(&self) -> Backend;

@@ -60,6 +60,7 @@ pub(crate) async fn migrations_apply_once_and_report_status(ctx: Ctx) {
             ("platform", 1, "meta"),
             ("platform", 2, "tasks"),
             ("platform", 3, "task_operations"),
+            ("platform", 4, "tokens"),
             ("conformance", 1, "widgets")
         ]
     );
