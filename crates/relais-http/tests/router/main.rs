@@ -1,11 +1,13 @@
 //! Router tests: the whole HTTP application driven with `oneshot`, on SQLite and PostgreSQL.
 
+mod cache;
 mod observability;
 mod requests;
 mod shutdown;
 mod support;
 mod tasks;
 
+use cache::*;
 use observability::*;
 use relais_testkit::suite;
 use requests::*;
@@ -33,4 +35,10 @@ suite!(
     tasks_api_refuses_bad_requests,
     tasks_api_runs_tasks_and_answers_celery_style,
     tasks_api_lists_with_filters_and_cursor,
+    cache_routes_report_and_invalidate,
+    cache_invalidation_refuses_bad_requests,
+    cacheable_responses_answer_304_to_a_matching_etag,
+    the_request_over_a_route_limit_gets_429,
+    route_limits_are_shared_by_two_instances_on_redis => needs_redis,
+    cache_metrics_are_exported,
 );
