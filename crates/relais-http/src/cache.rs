@@ -98,6 +98,10 @@ pub struct NamespaceStatsView {
     pub degraded: u64,
     /// Invalidations requested in this process.
     pub invalidations: u64,
+    /// Keys of the namespace held in Redis, shared by every process (`redis` and `tiered`
+    /// backends, on `GET /api/cache/stats` only; absent when Redis is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_entries: Option<u64>,
 }
 
 impl From<NamespaceStats> for NamespaceStatsView {
@@ -116,6 +120,7 @@ impl From<NamespaceStats> for NamespaceStatsView {
             coalesced: n.coalesced,
             degraded: n.degraded,
             invalidations: n.invalidations,
+            shared_entries: None,
         }
     }
 }
@@ -160,11 +165,20 @@ impl From<CacheStats> for CacheStatsView {
 /// Cache stats
 ///
 /// Hits, misses, hit rate, entries, evictions and memory per namespace, as seen by the process
-/// that answers (each process keeps its own counts).
+/// that answers (each process keeps its own counts); with Redis, also the keys each namespace
+/// holds there (counted with `SCAN`).
 #[utoipa::path(get, path = "/api/cache/stats", tag = "cache",
     responses((status = 200, description = "The cache of this process", body = CacheStatsView)))]
 pub(crate) async fn cache_stats(State(state): State<AppState>) -> Response {
-    let view = CacheStatsView::from(state.platform.cache.stats().await);
+    let cache = &state.platform.cache;
+    let mut view = CacheStatsView::from(cache.stats().await);
+    if cache.redis_up() == Some(true) {
+        for n in &mut view.namespaces {
+            if let Ok(ns) = cache.namespace(&n.namespace) {
+                n.shared_entries = ns.shared_entries().await;
+            }
+        }
+    }
     let mut response = Json(view).into_response();
     response
         .headers_mut()

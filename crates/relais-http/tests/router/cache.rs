@@ -298,3 +298,41 @@ pub(crate) async fn cache_metrics_are_exported(ctx: Ctx) {
     }
     app.platform.store.close().await;
 }
+
+pub(crate) async fn tiered_cache_stats_count_shared_entries(ctx: Ctx) {
+    let mut config = config(&ctx).with_redis_url(ctx.redis_url.clone());
+    config.cache.backend = relais_platform::cache::CacheBackend::Tiered;
+    let app = start(config).await;
+    let cache = &app.platform.cache;
+    let mut events = cache.link_events().unwrap();
+    let wait = async {
+        while cache.redis_up() != Some(true) {
+            let _ = events.recv().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("the cache's Redis link comes up");
+    let ns = cache.namespace("directory").unwrap();
+    ns.set("naf:01", &"Culture", None, &["naf"]).await.unwrap();
+    ns.set("naf:02", &"Sylviculture", None, &["naf"])
+        .await
+        .unwrap();
+    let stats = send_as(&app, Role::Viewer, viewer_get("/api/cache/stats"))
+        .await
+        .json();
+    assert_eq!(stats["backend"], "tiered");
+    assert_eq!(stats["redis_up"], true);
+    assert_eq!(stats["namespaces"][0]["shared_entries"], 2, "{stats}");
+    send_as(
+        &app,
+        Role::Operator,
+        delete("/api/cache?namespace=directory&tag=naf"),
+    )
+    .await;
+    let stats = send_as(&app, Role::Viewer, viewer_get("/api/cache/stats"))
+        .await
+        .json();
+    assert_eq!(stats["namespaces"][0]["shared_entries"], 0, "{stats}");
+    app.platform.store.close().await;
+}

@@ -41,4 +41,5 @@ suite!(
     the_request_over_a_route_limit_gets_429,
     route_limits_are_shared_by_two_instances_on_redis => needs_redis,
     cache_metrics_are_exported,
+    tiered_cache_stats_count_shared_entries => needs_redis,
 );

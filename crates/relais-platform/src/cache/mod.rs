@@ -250,7 +250,7 @@ impl Cache {
     /// The stats of this process.
     pub async fn stats(&self) -> CacheStats {
         if let Some(local) = &self.inner.local {
-            local.settle().await;
+            local.settle();
         }
         let namespaces = self.inner.registry.report();
         CacheStats {
@@ -282,7 +282,7 @@ impl Cache {
             return;
         };
         match (namespace, target) {
-            (Some(ns), Some(Target::Key(key))) => local.remove(&full_key(ns, key)).await,
+            (Some(ns), Some(Target::Key(key))) => local.remove(ns, key),
             (Some(ns), Some(Target::Tag(tag))) => local.invalidate_tag(ns, tag),
             (Some(ns), Some(Target::Prefix(prefix))) => local.invalidate_prefix(ns, prefix),
             (Some(ns), None) => local.invalidate_prefix(ns, ""),
@@ -459,9 +459,8 @@ impl Namespace {
 
     async fn fetch(&self, key: &str) -> Option<Arc<[u8]>> {
         let inner = &self.cache.inner;
-        let full = full_key(&self.name, key);
         if let Some(local) = self.cache.local_usable()
-            && let Some(entry) = local.get(&full, &self.counters).await
+            && let Some(entry) = local.get(&self.name, key, &self.counters)
         {
             return Some(entry.bytes);
         }
@@ -476,9 +475,7 @@ impl Namespace {
                     && inner.epoch.load(Ordering::Acquire) == epoch
                 {
                     let ttl = ttl.unwrap_or(inner.default_ttl);
-                    local
-                        .insert(full, bytes.clone(), ttl, &tags, &self.counters)
-                        .await;
+                    local.insert(&self.name, key, bytes.clone(), ttl, &tags, &self.counters);
                 }
                 Some(bytes)
             }
@@ -494,10 +491,9 @@ impl Namespace {
         let inner = &self.cache.inner;
         let ttl = ttl.unwrap_or(inner.default_ttl);
         Counters::bump(&self.counters.sets);
-        let full = full_key(&self.name, key);
         let Some(remote) = &inner.remote else {
             if let Some(local) = &inner.local {
-                local.insert(full, bytes, ttl, tags, &self.counters).await;
+                local.insert(&self.name, key, bytes, ttl, tags, &self.counters);
             }
             return;
         };
@@ -512,9 +508,9 @@ impl Namespace {
             if written.is_ok() {
                 self.publish(Target::Key(key.to_owned())).await;
             }
-            local.remove(&full).await;
+            local.remove(&self.name, key);
             if written.is_ok() && self.cache.local_usable().is_some() {
-                local.insert(full, bytes, ttl, tags, &self.counters).await;
+                local.insert(&self.name, key, bytes, ttl, tags, &self.counters);
             }
         }
     }

@@ -154,6 +154,45 @@ mod tests {
         }
     }
 
+    fn load(vars: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+        crate::config::ConfigLoader::new()
+            .env(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .load()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_load_with_defaults_and_errors_name_the_key() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.cache.backend, CacheBackend::Local);
+        assert_eq!(config.cache.memory, 64 << 20);
+        assert_eq!(config.cache.default_ttl, Duration::from_secs(300));
+        assert_eq!(config.limits.backend, LimitBackend::Local);
+        assert!(config.limits.routes.is_empty());
+        let shared = load(&[
+            ("RELAIS_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("RELAIS_LIMITS_ROUTES", "POST /api/uploads=10/hour"),
+        ])
+        .unwrap();
+        assert_eq!(shared.cache.backend, CacheBackend::Tiered);
+        assert_eq!(shared.limits.backend, LimitBackend::Redis);
+        assert_eq!(shared.limits.routes[0].rate.to_string(), "10/h");
+        let e = load(&[("RELAIS_CACHE_BACKEND", "tiered")]).unwrap_err();
+        assert!(
+            e.contains("`cache.backend`") && e.contains("needs redis.url"),
+            "{e}"
+        );
+        let e = load(&[("RELAIS_CACHE_MEMORY", "10KiB")]).unwrap_err();
+        assert!(e.contains("`cache.memory`") && e.contains("1MiB"), "{e}");
+        let e = load(&[("RELAIS_CACHE_DEFAULT_TTL", "0s")]).unwrap_err();
+        assert!(e.contains("`cache.default_ttl`"), "{e}");
+        let e = load(&[("RELAIS_LIMITS_ROUTES", "POST /api/uploads")]).unwrap_err();
+        assert!(
+            e.contains("`limits.routes`") && e.contains("METHOD /path=RATE"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn backends_follow_redis() {
         assert_eq!(parse_cache_backend("auto", true), Ok(CacheBackend::Tiered));
