@@ -306,6 +306,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Redis URL when configured (contains secrets: never log it).
     pub redis_url: Option<String>,
+    /// Cache backend, memory budget and default TTL.
+    pub cache: CacheSettings,
+    /// Rate-limit backend and per-route limits.
+    pub limits: LimitSettings,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directive.
@@ -318,10 +322,6 @@ pub struct Config {
     pub task_queues: Vec<(String, usize)>,
     /// Rescue running tasks whose worker stopped heartbeating for this long.
     pub task_rescue_after: Duration,
-    /// Cache backend, memory budget and default TTL.
-    pub cache: CacheSettings,
-    /// Rate-limit backend and per-route limits.
-    pub limits: LimitSettings,
     /// Effective raw values with their origins, for `relais config show`.
     effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
 }
@@ -562,6 +562,7 @@ impl ConfigLoader {
                 }
             })?),
         };
+        let (cache, limits) = cache_limits::parse(&v, redis_url.is_some())?;
         let log_format = v.parse("log.format", |s| match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -592,7 +593,6 @@ impl ConfigLoader {
                 Ok(d)
             }
         })?;
-        let (cache, limits) = cache_limits::parse(&v, redis_url.is_some())?;
         let effective = SETTINGS
             .iter()
             .map(|s| (s, self.values.get(s.key).cloned()))
@@ -602,14 +602,14 @@ impl ConfigLoader {
             data_dir,
             database,
             redis_url,
+            cache,
+            limits,
             log_format,
             log_level,
             http_max_body,
             shutdown_grace,
             task_queues,
             task_rescue_after,
-            cache,
-            limits,
             effective,
         })
     }

@@ -144,7 +144,7 @@ impl fmt::Display for Rate {
             (1000, "s"),
         ]
         .into_iter()
-        .find(|(u, _)| ms % u == 0)
+        .find(|(u, _)| ms.is_multiple_of(*u))
         .map_or((ms, "ms"), |(u, name)| (ms / u, name));
         if n == 1 {
             write!(f, "{}/{unit}", self.count)

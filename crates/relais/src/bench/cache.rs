@@ -26,7 +26,7 @@ fn row(i: usize) -> Row {
         id: i as u32,
         code: format!("C{i:05}"),
         label: format!("centre {i}"),
-        active: i % 2 == 0,
+        active: i.is_multiple_of(2),
     }
 }
 
