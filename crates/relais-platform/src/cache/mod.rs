@@ -448,11 +448,11 @@ impl Namespace {
     async fn lookup(&self, key: &str, count: bool) -> Option<Arc<[u8]>> {
         let found = self.fetch(key).await;
         if count {
-            Counters::bump(if found.is_some() {
-                &self.counters.hits
+            if found.is_some() {
+                self.counters.hits.bump();
             } else {
-                &self.counters.misses
-            });
+                self.counters.misses.bump();
+            }
         }
         found
     }

@@ -4,11 +4,40 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// A counter bumped on every lookup: one padded slot per thread group, so threads reading the
+/// cache at once do not contend on one cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Striped([Padded; STRIPES]);
+
+const STRIPES: usize = 8;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
+    };
+}
+
+impl Striped {
+    pub(crate) fn bump(&self) {
+        let i = STRIPE.with(|s| *s);
+        self.0[i].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
 /// Counters of one namespace in this process.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
+    pub(crate) hits: Striped,
+    pub(crate) misses: Striped,
     pub(crate) sets: AtomicU64,
     pub(crate) computes: AtomicU64,
     pub(crate) coalesced: AtomicU64,
@@ -27,7 +56,7 @@ impl Counters {
 
     fn report(&self, name: &str) -> NamespaceStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (hits, misses) = (load(&self.hits), load(&self.misses));
+        let (hits, misses) = (self.hits.load(), self.misses.load());
         NamespaceStats {
             namespace: name.to_owned(),
             hits,
