@@ -78,7 +78,7 @@ pub struct Limiter {
 struct Inner {
     backend: LimitBackend,
     clock: Arc<dyn Clock>,
-    local: Mutex<HashMap<String, i64>>,
+    local: Mutex<Buckets>,
     redis: Option<Link>,
     script: redis::Script,
     prefix: String,
@@ -89,6 +89,14 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+#[derive(Default)]
+struct Buckets {
+    map: HashMap<String, i64>,
+    /// Size at which idle buckets are next swept (doubles when most buckets are in use, so a
+    /// sweep stays amortised).
+    sweep_at: usize,
 }
 
 struct NoHooks;
@@ -146,7 +154,10 @@ impl Limiter {
             inner: Arc::new(Inner {
                 backend,
                 clock,
-                local: Mutex::new(HashMap::new()),
+                local: Mutex::new(Buckets {
+                    map: HashMap::new(),
+                    sweep_at: SWEEP_AT,
+                }),
                 redis,
                 script: redis::Script::new(TAKE),
                 prefix: prefix.to_owned(),
@@ -209,13 +220,14 @@ impl Limiter {
         let now = self.inner.clock.now().timestamp_micros();
         let key = format!("{scope}\u{1f}{caller}");
         let mut buckets = self.inner.local.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= SWEEP_AT {
+        if buckets.map.len() >= buckets.sweep_at {
             // A bucket whose tat has passed is full: forgetting it changes nothing.
-            buckets.retain(|_, tat| *tat > now);
+            buckets.map.retain(|_, tat| *tat > now);
+            buckets.sweep_at = (buckets.map.len() * 2).max(SWEEP_AT);
         }
-        let decision = rate.take(buckets.get(&key).copied(), now, n);
+        let decision = rate.take(buckets.map.get(&key).copied(), now, n);
         if decision.allowed {
-            buckets.insert(key, decision.tat);
+            buckets.map.insert(key, decision.tat);
         }
         LimitDecision {
             rate,

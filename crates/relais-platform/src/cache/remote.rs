@@ -221,7 +221,8 @@ impl Remote {
                     .await
             }
             Target::Prefix(prefix) => {
-                let pattern = format!("{}{}*", self.value_key(namespace, ""), glob_escape(prefix));
+                let literal = format!("{}{prefix}", self.value_key(namespace, ""));
+                let pattern = format!("{}*", glob_escape(&literal));
                 delete_matching(conn, &pattern).await
             }
         }
