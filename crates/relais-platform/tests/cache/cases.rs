@@ -362,6 +362,17 @@ pub async fn redis_outage_degrades_to_computing_then_recovers(ctx: Ctx) {
         }
         link_is(|| cache.redis_up(), Some(link.resubscribe()), false).await;
         assert_eq!(cache.redis_up(), Some(false));
+        // Once the link is known down, no local copy is served: the value is computed.
+        let computed = ns
+            .get_or_compute("kept", None, &[], || async { Ok::<_, Infallible>(10u32) })
+            .await
+            .unwrap();
+        assert_eq!(computed, 10, "{backend:?}");
+        assert_eq!(
+            ns.get::<u32>("kept").await,
+            None,
+            "{backend:?}: a miss while down"
+        );
         // Written while Redis is away: the old value must not come back afterwards.
         ns.delete("dropped").await;
         ns.set("kept", &11u32, None, &[]).await.unwrap();
