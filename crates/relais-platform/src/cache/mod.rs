@@ -555,6 +555,26 @@ impl Namespace {
     }
 }
 
+/// Replays what failed while Redis was unreachable and tells the other processes.
+async fn replay(inner: &Inner, mut conn: MultiplexedConnection) -> redis::RedisResult<()> {
+    let Some(remote) = &inner.remote else {
+        return Ok(());
+    };
+    let messages = remote.replay(&mut conn, &inner.instance).await?;
+    if inner.local.is_some() {
+        for message in messages {
+            if let Ok(payload) = serde_json::to_vec(&message) {
+                redis::cmd("PUBLISH")
+                    .arg(&remote.channel)
+                    .arg(payload)
+                    .query_async::<i64>(&mut conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the Redis link does for the cache.
 struct Hooks {
     inner: Weak<Inner>,
@@ -562,30 +582,24 @@ struct Hooks {
 
 #[async_trait::async_trait]
 impl LinkHooks for Hooks {
-    async fn connected(&self, mut conn: MultiplexedConnection) -> redis::RedisResult<()> {
+    async fn connected(&self, conn: MultiplexedConnection) -> redis::RedisResult<()> {
         let Some(inner) = self.inner.upgrade() else {
             return Ok(());
         };
-        let Some(remote) = &inner.remote else {
-            return Ok(());
-        };
-        let messages = remote.replay(&mut conn, &inner.instance).await?;
-        if inner.local.is_some() {
-            for message in messages {
-                if let Ok(payload) = serde_json::to_vec(&message) {
-                    redis::cmd("PUBLISH")
-                        .arg(&remote.channel)
-                        .arg(payload)
-                        .query_async::<i64>(&mut conn)
-                        .await?;
-                }
-            }
-        }
+        replay(&inner, conn).await?;
         inner.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(local) = &inner.local {
             local.clear();
         }
         Ok(())
+    }
+
+    async fn up(&self, conn: MultiplexedConnection) -> redis::RedisResult<()> {
+        // What failed while `connected` ran (the link was still down) is replayed now.
+        match self.inner.upgrade() {
+            Some(inner) => replay(&inner, conn).await,
+            None => Ok(()),
+        }
     }
 
     async fn message(&self, payload: &[u8]) {

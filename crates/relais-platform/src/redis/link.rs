@@ -31,6 +31,11 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) trait LinkHooks: Send + Sync + 'static {
     /// Runs on a fresh connection before the link goes up; an error keeps the link down.
     async fn connected(&self, conn: MultiplexedConnection) -> redis::RedisResult<()>;
+    /// Runs once the link is up, for what was left to do meanwhile (e.g. writes remembered
+    /// while `connected` ran); an error takes the link down again.
+    async fn up(&self, _conn: MultiplexedConnection) -> redis::RedisResult<()> {
+        Ok(())
+    }
     /// A message arrived on the link's subscription.
     async fn message(&self, payload: &[u8]);
     /// The link went down.
@@ -151,6 +156,7 @@ impl Supervisor {
             match self.connect().await {
                 Ok((conn, subscription)) => {
                     let lost = CancellationToken::new();
+                    let for_hook = conn.clone();
                     *self.shared.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(Slot {
                         conn,
                         lost: lost.clone(),
@@ -161,6 +167,11 @@ impl Supervisor {
                     }
                     was_up = true;
                     let _ = self.shared.events.send(LinkEvent::Up);
+                    if let Err(error) = self.hooks.up(for_hook).await {
+                        tracing::debug!(link = self.shared.name, %error, "Redis failed after reconnecting");
+                        lost.cancel();
+                        self.count_error();
+                    }
                     let pump = async {
                         match subscription {
                             Some(mut stream) => {
