@@ -418,3 +418,23 @@ pub async fn single_flight_computes_a_cold_key_once_on_redis(ctx: Ctx) {
 pub async fn invalidation_by_key_tag_and_prefix_on_redis(ctx: Ctx) {
     invalidation_by_key_tag_and_prefix(ctx).await;
 }
+
+pub async fn the_local_tier_stays_within_its_memory_budget(ctx: Ctx) {
+    let budget = 1u64 << 20;
+    let cache = Cache::local(budget, Duration::from_secs(60), system());
+    let ns = cache.namespace("photos").unwrap();
+    let value = "x".repeat(1000);
+    for i in 0..5000 {
+        ns.set(&format!("selfie:{i}"), &value, None, &[]).await.unwrap();
+    }
+    let s = ns_stats(&cache, "photos").await;
+    assert!(s.evictions > 0, "{s:?}");
+    assert!(s.memory_bytes <= budget, "{s:?}");
+    assert!(s.entries < 5000 && s.entries > 0, "{s:?}");
+    let mut present = 0;
+    for i in 0..5000 {
+        present += usize::from(ns.get::<String>(&format!("selfie:{i}")).await.is_some());
+    }
+    assert_eq!(present as u64, ns_stats(&cache, "photos").await.entries);
+    drop(ctx);
+}

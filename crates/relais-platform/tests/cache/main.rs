@@ -17,6 +17,7 @@ suite!(
     single_flight_computes_a_cold_key_once,
     single_flight_computes_a_cold_key_once_on_redis => needs_redis,
     a_failed_computation_is_shared_and_not_cached,
+    the_local_tier_stays_within_its_memory_budget,
     invalidation_by_key_tag_and_prefix,
     invalidation_by_key_tag_and_prefix_on_redis => needs_redis,
     tiered_invalidations_reach_the_other_instances => needs_redis,
