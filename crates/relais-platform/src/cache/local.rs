@@ -1,62 +1,61 @@
-//! The local tier: a moka cache in this process, bounded by a memory budget.
+//! The local tier: serialised values in this process, bounded by a memory budget.
 //!
-//! Entries are serialised values. moka indexes them by a 64-bit hash of (namespace, key) (cheap
-//! to compare, no key allocation per lookup); each entry keeps its full `namespace:key`, checked
-//! on every hit, so a hash collision is a miss, never a wrong value. Each carries its deadline on the cache's
-//! [`Clock`] (so TTLs are testable with a manual clock) and moka also expires it after the same
-//! TTL of real time, which frees memory without a lookup. Tag and prefix invalidations use
-//! moka's invalidation predicates: matching entries stop being served at once and are removed in
-//! the background.
+//! Entries live in [`SHARDS`] shards, each a `RwLock` over a hash index and a slab of cells, so
+//! a read takes one shared lock on one shard and clones one `Arc`. Entries are indexed by a
+//! 64-bit hash of (namespace, key); each keeps its full `namespace:key`, checked on every hit,
+//! so a hash collision is a miss, never a wrong value. Each entry carries its deadline on the
+//! cache's [`Clock`] (TTLs are testable with a manual clock); an entry past its deadline is
+//! dropped when read, or first when its shard needs room.
+//!
+//! Each shard keeps within its share of the memory budget with the CLOCK policy (second chance):
+//! a read marks its entry; when room is needed the hand sweeps the slab, dropping expired
+//! entries, sparing marked ones once (clearing the mark) and evicting the first unmarked one.
+//! A value larger than a shard's share is not kept. Tag and prefix invalidations remove the
+//! matching entries of every shard at once.
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-
-use moka::notification::RemovalCause;
-use moka::sync::Cache as Moka;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use super::stats::{Counters, Registry};
 use crate::clock::Clock;
 
-/// Bytes counted for an entry besides its key and value (moka's bookkeeping, our header).
+/// Shards of the local tier (a value may take at most 1/SHARDS of the budget).
+pub const SHARDS: usize = 16;
+/// Bytes counted for an entry besides its key, value and tags (index, slab cell, header).
 const ENTRY_OVERHEAD: usize = 96;
 
-#[derive(Clone)]
-pub(crate) struct Entry {
+struct Cell {
+    slot: u64,
     /// `namespace:key`.
-    key: Arc<str>,
-    pub(crate) bytes: Arc<[u8]>,
+    key: Box<str>,
+    bytes: Arc<[u8]>,
     /// Deadline in microseconds since the epoch, on the cache's clock.
-    pub(crate) expires_at: i64,
-    ttl: Duration,
-    tags: Arc<[Box<str>]>,
+    expires_at: i64,
+    tags: Box<[Box<str>]>,
+    weight: usize,
+    visited: AtomicBool,
 }
 
-struct TtlPolicy;
-
-impl moka::Expiry<u64, Entry> for TtlPolicy {
-    fn expire_after_create(&self, _: &u64, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &u64,
-        entry: &Entry,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
-    }
+#[derive(Clone, Copy)]
+enum Cause {
+    Explicit,
+    Expired,
+    Size,
 }
 
-fn weight(entry: &Entry) -> u32 {
-    let tags: usize = entry.tags.iter().map(|t| t.len() + 16).sum();
-    u32::try_from(entry.key.len() + entry.bytes.len() + tags + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+#[derive(Default)]
+struct Shard {
+    index: HashMap<u64, usize, SlotHasher>,
+    slab: Vec<Option<Cell>>,
+    free: Vec<usize>,
+    hand: usize,
+    bytes: usize,
 }
 
-/// Slots are already hashes: moka uses them as they are.
+/// Slots are already hashes: the index uses them as they are.
 #[derive(Clone, Default)]
 struct Slot(u64);
 
@@ -89,17 +88,11 @@ impl BuildHasher for SlotHasher {
 
 /// The in-process tier.
 pub(crate) struct Local {
-    moka: Moka<u64, Entry, SlotHasher>,
+    shards: Box<[RwLock<Shard>]>,
+    budget: usize,
     hasher: RandomState,
     clock: Arc<dyn Clock>,
-}
-
-fn is_key(entry: &Entry, namespace: &str, key: &str) -> bool {
-    let k = entry.key.as_bytes();
-    k.len() == namespace.len() + 1 + key.len()
-        && k.starts_with(namespace.as_bytes())
-        && k[namespace.len()] == b':'
-        && k.ends_with(key.as_bytes())
+    registry: Arc<Registry>,
 }
 
 pub(crate) fn full_key(namespace: &str, key: &str) -> String {
@@ -114,29 +107,78 @@ fn namespace_of(full: &str) -> &str {
     full.split_once(':').map_or(full, |(ns, _)| ns)
 }
 
+fn is_key(cell: &Cell, namespace: &str, key: &str) -> bool {
+    let k = cell.key.as_bytes();
+    k.len() == namespace.len() + 1 + key.len()
+        && k.starts_with(namespace.as_bytes())
+        && k[namespace.len()] == b':'
+        && k.ends_with(key.as_bytes())
+}
+
+impl Shard {
+    fn find(&self, slot: u64, namespace: &str, key: &str) -> Option<usize> {
+        let i = *self.index.get(&slot)?;
+        let cell = self.slab[i].as_ref()?;
+        is_key(cell, namespace, key).then_some(i)
+    }
+
+    fn remove(&mut self, i: usize, cause: Cause, registry: &Registry) {
+        let Some(cell) = self.slab[i].take() else {
+            return;
+        };
+        self.index.remove(&cell.slot);
+        self.free.push(i);
+        self.bytes -= cell.weight;
+        let c = registry.counters(namespace_of(&cell.key));
+        c.entries.fetch_sub(1, Ordering::Relaxed);
+        c.bytes.fetch_sub(cell.weight as i64, Ordering::Relaxed);
+        match cause {
+            Cause::Size => Counters::bump(&c.evictions),
+            Cause::Expired => Counters::bump(&c.expirations),
+            Cause::Explicit => {}
+        }
+    }
+
+    /// Makes room with the CLOCK hand until the shard is within `budget`.
+    fn make_room(&mut self, budget: usize, now: i64, registry: &Registry) {
+        let mut spared = 0;
+        while self.bytes > budget && !self.index.is_empty() {
+            if self.hand >= self.slab.len() {
+                self.hand = 0;
+            }
+            let i = self.hand;
+            self.hand += 1;
+            let Some(cell) = &self.slab[i] else {
+                continue;
+            };
+            if cell.expires_at <= now {
+                self.remove(i, Cause::Expired, registry);
+            } else if cell.visited.swap(false, Ordering::Relaxed) && spared < self.slab.len() {
+                spared += 1;
+            } else {
+                self.remove(i, Cause::Size, registry);
+            }
+        }
+    }
+
+    fn remove_where(&mut self, registry: &Registry, f: impl Fn(&Cell) -> bool) {
+        for i in 0..self.slab.len() {
+            if self.slab[i].as_ref().is_some_and(&f) {
+                self.remove(i, Cause::Explicit, registry);
+            }
+        }
+    }
+}
+
 impl Local {
     pub(crate) fn new(memory: u64, clock: Arc<dyn Clock>, registry: Arc<Registry>) -> Self {
-        let moka = Moka::builder()
-            .max_capacity(memory)
-            .weigher(|_: &u64, v: &Entry| weight(v))
-            .expire_after(TtlPolicy)
-            .support_invalidation_closures()
-            .eviction_listener(move |_, entry: Entry, cause| {
-                let c = registry.counters(namespace_of(&entry.key));
-                c.entries.fetch_sub(1, Ordering::Relaxed);
-                c.bytes
-                    .fetch_sub(i64::from(weight(&entry)), Ordering::Relaxed);
-                match cause {
-                    RemovalCause::Size => Counters::bump(&c.evictions),
-                    RemovalCause::Expired => Counters::bump(&c.expirations),
-                    RemovalCause::Explicit | RemovalCause::Replaced => {}
-                }
-            })
-            .build_with_hasher(SlotHasher);
+        let shards = (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect();
         Self {
-            moka,
+            shards,
+            budget: usize::try_from(memory).unwrap_or(usize::MAX) / SHARDS,
             hasher: RandomState::new(),
             clock,
+            registry,
         }
     }
 
@@ -148,24 +190,36 @@ impl Local {
         h.finish()
     }
 
+    fn shard(&self, slot: u64) -> &RwLock<Shard> {
+        // Bits the index does not use for its own placement.
+        &self.shards[(slot >> 40) as usize & (SHARDS - 1)]
+    }
+
     pub(crate) fn now_micros(&self) -> i64 {
         self.clock.now().timestamp_micros()
     }
 
-    /// The live entry of `key` (an entry past its deadline is dropped and counted as expired).
-    pub(crate) fn get(&self, namespace: &str, key: &str, counters: &Counters) -> Option<Entry> {
+    /// The live value of `key` (an entry past its deadline is dropped and counted as expired).
+    pub(crate) fn get(&self, namespace: &str, key: &str) -> Option<Arc<[u8]>> {
         let slot = self.slot(namespace, key);
-        let entry = self.moka.get(&slot)?;
-        if !is_key(&entry, namespace, key) {
-            return None;
+        let lock = self.shard(slot);
+        let now = self.now_micros();
+        {
+            let shard = lock.read().unwrap_or_else(|e| e.into_inner());
+            let i = shard.find(slot, namespace, key)?;
+            let cell = shard.slab[i].as_ref()?;
+            if cell.expires_at > now {
+                cell.visited.store(true, Ordering::Relaxed);
+                return Some(cell.bytes.clone());
+            }
         }
-        if entry.expires_at > self.now_micros() {
-            Some(entry)
-        } else {
-            self.moka.invalidate(&slot);
-            Counters::bump(&counters.expirations);
-            None
+        let mut shard = lock.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = shard.find(slot, namespace, key)
+            && shard.slab[i].as_ref().is_some_and(|c| c.expires_at <= now)
+        {
+            shard.remove(i, Cause::Expired, &self.registry);
         }
+        None
     }
 
     pub(crate) fn insert(
@@ -180,51 +234,74 @@ impl Local {
         if ttl.is_zero() {
             return;
         }
+        let now = self.now_micros();
         let ttl_micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
-        let entry = Entry {
-            key: full_key(namespace, key).into(),
+        let full = full_key(namespace, key);
+        let weight = full.len()
+            + bytes.len()
+            + tags.iter().map(|t| t.len() + 16).sum::<usize>()
+            + ENTRY_OVERHEAD;
+        let slot = self.slot(namespace, key);
+        let cell = Cell {
+            slot,
+            key: full.into(),
             bytes,
-            expires_at: self.now_micros().saturating_add(ttl_micros),
-            ttl,
+            expires_at: now.saturating_add(ttl_micros),
             tags: tags.iter().map(|t| Box::from(*t)).collect(),
+            weight,
+            visited: AtomicBool::new(false),
         };
+        let mut shard = self.shard(slot).write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&i) = shard.index.get(&slot) {
+            // The same key, or (rarely) another key with the same hash: replaced either way.
+            shard.remove(i, Cause::Explicit, &self.registry);
+        }
         counters.entries.fetch_add(1, Ordering::Relaxed);
-        counters
-            .bytes
-            .fetch_add(i64::from(weight(&entry)), Ordering::Relaxed);
-        self.moka.insert(self.slot(namespace, key), entry);
+        counters.bytes.fetch_add(weight as i64, Ordering::Relaxed);
+        shard.bytes += weight;
+        let i = match shard.free.pop() {
+            Some(i) => {
+                shard.slab[i] = Some(cell);
+                i
+            }
+            None => {
+                shard.slab.push(Some(cell));
+                shard.slab.len() - 1
+            }
+        };
+        shard.index.insert(slot, i);
+        shard.make_room(self.budget, now, &self.registry);
     }
 
     pub(crate) fn remove(&self, namespace: &str, key: &str) {
-        self.moka.invalidate(&self.slot(namespace, key));
+        let slot = self.slot(namespace, key);
+        let mut shard = self.shard(slot).write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = shard.find(slot, namespace, key) {
+            shard.remove(i, Cause::Explicit, &self.registry);
+        }
     }
 
-    /// Stops serving every entry of `namespace` carrying `tag`.
+    fn remove_where(&self, f: impl Fn(&Cell) -> bool) {
+        for lock in &self.shards {
+            let mut shard = lock.write().unwrap_or_else(|e| e.into_inner());
+            shard.remove_where(&self.registry, &f);
+        }
+    }
+
+    /// Drops every entry of `namespace` carrying `tag`.
     pub(crate) fn invalidate_tag(&self, namespace: &str, tag: &str) {
-        let (ns, tag) = (format!("{namespace}:"), tag.to_owned());
-        self.predicate(move |e| e.key.starts_with(&ns) && e.tags.iter().any(|t| **t == *tag));
+        let ns = format!("{namespace}:");
+        self.remove_where(|c| c.key.starts_with(&ns) && c.tags.iter().any(|t| **t == *tag));
     }
 
-    /// Stops serving every entry of `namespace` whose key starts with `prefix`.
+    /// Drops every entry of `namespace` whose key starts with `prefix`.
     pub(crate) fn invalidate_prefix(&self, namespace: &str, prefix: &str) {
         let start = full_key(namespace, prefix);
-        self.predicate(move |e| e.key.starts_with(&start));
-    }
-
-    fn predicate(&self, f: impl Fn(&Entry) -> bool + Send + Sync + 'static) {
-        if self.moka.invalidate_entries_if(move |_, e| f(e)).is_err() {
-            // Only possible if predicates were not enabled at build time; stay correct anyway.
-            self.moka.invalidate_all();
-        }
+        self.remove_where(|c| c.key.starts_with(&start));
     }
 
     /// Drops every entry.
     pub(crate) fn clear(&self) {
-        self.moka.invalidate_all();
-    }
-
-    /// Applies pending removals so counters are current.
-    pub(crate) fn settle(&self) {
-        self.moka.run_pending_tasks();
+        self.remove_where(|_| true);
     }
 }

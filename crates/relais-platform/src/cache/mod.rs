@@ -1,7 +1,7 @@
 //! The cache: typed values per namespace, TTL, tags, prefix invalidation, single-flight and stats,
 //! on one of three backends chosen by configuration.
 //!
-//! - `local`: in this process only (moka), bounded by a memory budget; TTLs on the cache's
+//! - `local`: in this process only, bounded by a memory budget; TTLs on the cache's
 //!   [`Clock`].
 //! - `redis`: shared by every process of the deployment; nothing is kept locally.
 //! - `tiered`: the local tier in front of Redis. Every write and invalidation is applied to Redis,
@@ -249,9 +249,6 @@ impl Cache {
 
     /// The stats of this process.
     pub async fn stats(&self) -> CacheStats {
-        if let Some(local) = &self.inner.local {
-            local.settle();
-        }
         let namespaces = self.inner.registry.report();
         CacheStats {
             backend: self.inner.backend.as_str(),
@@ -460,9 +457,9 @@ impl Namespace {
     async fn fetch(&self, key: &str) -> Option<Arc<[u8]>> {
         let inner = &self.cache.inner;
         if let Some(local) = self.cache.local_usable()
-            && let Some(entry) = local.get(&self.name, key, &self.counters)
+            && let Some(bytes) = local.get(&self.name, key)
         {
-            return Some(entry.bytes);
+            return Some(bytes);
         }
         let remote = inner.remote.as_ref()?;
         let epoch = inner.epoch.load(Ordering::Acquire);

@@ -425,7 +425,9 @@ pub async fn the_local_tier_stays_within_its_memory_budget(ctx: Ctx) {
     let ns = cache.namespace("photos").unwrap();
     let value = "x".repeat(1000);
     for i in 0..5000 {
-        ns.set(&format!("selfie:{i}"), &value, None, &[]).await.unwrap();
+        ns.set(&format!("selfie:{i}"), &value, None, &[])
+            .await
+            .unwrap();
     }
     let s = ns_stats(&cache, "photos").await;
     assert!(s.evictions > 0, "{s:?}");
