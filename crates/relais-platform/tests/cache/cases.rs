@@ -438,5 +438,11 @@ pub async fn the_local_tier_stays_within_its_memory_budget(ctx: Ctx) {
         present += usize::from(ns.get::<String>(&format!("selfie:{i}")).await.is_some());
     }
     assert_eq!(present as u64, ns_stats(&cache, "photos").await.entries);
+    // A value above a shard's share of the budget (1/16) is not kept.
+    ns.set("album", &"y".repeat(100_000), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(ns.get::<String>("album").await, None);
+    assert!(ns_stats(&cache, "photos").await.memory_bytes <= budget);
     drop(ctx);
 }
