@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,7 +14,6 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::error::{ErrorCode, Problem};
-use crate::extract::Json;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -30,6 +29,7 @@ use crate::extract::Json;
     tags(
         (name = "observability", description = "Health, readiness, metrics and API description"),
         (name = "tasks", description = "Durable background tasks"),
+        (name = "cache", description = "Cache stats and invalidation"),
     )
 )]
 struct Base;
@@ -59,11 +59,16 @@ pub(crate) struct Spec(pub Arc<str>);
 ///
 /// The OpenAPI 3.1 description of every route, generated from the code.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "observability",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub(crate) async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.spec.0.to_string(),
+    responses(
+        (status = 200, description = "OpenAPI 3.1 document (with an `ETag`)", content_type = "application/json", body = Object),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+    ))]
+pub(crate) async fn openapi_json(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    crate::cache::cacheable(
+        &headers,
+        "public, no-cache",
+        "application/json",
+        state.spec.0.as_bytes(),
     )
 }
 
@@ -85,19 +90,21 @@ pub struct ProblemType {
 /// Every error `code` relais can answer with, its status and meaning; problem `type` URIs point
 /// here (`/api/problems#<code>`).
 #[utoipa::path(get, path = "/api/problems", tag = "observability",
-    responses((status = 200, description = "The table of problem codes", body = Vec<ProblemType>)))]
-pub(crate) async fn problems() -> Json<Vec<ProblemType>> {
-    Json(
-        ErrorCode::ALL
-            .iter()
-            .map(|c| ProblemType {
-                code: c.code(),
-                status: c.status().as_u16(),
-                title: c.title(),
-                description: c.description(),
-            })
-            .collect(),
-    )
+    responses(
+        (status = 200, description = "The table of problem codes (with an `ETag`)", body = Vec<ProblemType>),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+    ))]
+pub(crate) async fn problems(headers: HeaderMap) -> Response {
+    let table: Vec<ProblemType> = ErrorCode::ALL
+        .iter()
+        .map(|c| ProblemType {
+            code: c.code(),
+            status: c.status().as_u16(),
+            title: c.title(),
+            description: c.description(),
+        })
+        .collect();
+    crate::cache::cacheable_json(&headers, "public, no-cache", &table)
 }
 
 /// The interactive docs page at `/api/docs`, with Swagger UI's assets embedded in the binary.

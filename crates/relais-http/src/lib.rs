@@ -10,12 +10,14 @@
 
 pub mod access;
 pub mod auth;
+pub mod cache;
 mod docs;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod ratelimit;
 mod serve;
 mod task_events;
 mod task_ops;
@@ -51,6 +53,12 @@ fn platform_routes() -> Routes<AppState> {
         .route(Access::Public, routes!(metrics::metrics_handler))
         .route(Access::Public, routes!(docs::openapi_json))
         .route(Access::Public, routes!(docs::problems))
+        .route(Access::Public, routes!(cache::cache_health))
+        .route(Access::Role(Role::Viewer), routes!(cache::cache_stats))
+        .route(
+            Access::Role(Role::Operator),
+            routes!(cache::invalidate_cache),
+        )
 }
 
 /// Builds the whole HTTP application: platform routes, the apps' routes, the docs page,
@@ -86,6 +94,8 @@ pub fn app_with(
         app_routers.push(router);
     }
     let spec = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
+    let limits =
+        ratelimit::RouteLimits::new(platform.limiter.clone(), &platform.config.limits.routes);
     let state = AppState {
         platform,
         spec: docs::Spec(spec.into()),
@@ -93,6 +103,9 @@ pub fn app_with(
     let mut router: Router = platform_router.merge(docs::ui()).with_state(state);
     for app_router in app_routers {
         router = router.merge(app_router);
+    }
+    if !limits.is_empty() {
+        router = router.layer(from_fn_with_state(limits, ratelimit::enforce));
     }
     let router = router
         .fallback(route_not_found)

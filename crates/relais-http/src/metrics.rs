@@ -7,6 +7,15 @@
 //! - `relais_db_pool_connections{backend,pool,state=in_use|idle}` and
 //!   `relais_db_pool_max_connections{backend,pool}`: gauges, read at scrape time.
 //! - `relais_build_info{version,backend}`: gauge set to 1.
+//! - Cache, per `namespace`, set from its stats at scrape time: `relais_cache_hits_total`,
+//!   `relais_cache_misses_total`, `relais_cache_evictions_total`, `relais_cache_expirations_total`,
+//!   `relais_cache_computes_total`, `relais_cache_degraded_total` (counters),
+//!   `relais_cache_entries`, `relais_cache_memory_bytes`, `relais_cache_hit_rate_percent`
+//!   (gauges); `relais_cache_remote_invalidations_total`, `relais_cache_info{backend}`.
+//! - Redis links (`link` = `cache` | `limits`): `relais_redis_link_up` (gauge),
+//!   `relais_redis_link_errors_total` (counter).
+//! - Rate limits: `relais_rate_limited_total{route}` (429 answers),
+//!   `relais_limits_local_fallback_total` (decisions taken locally because Redis failed).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -78,6 +87,7 @@ pub(crate) async fn metrics_handler(State(state): State<AppState>) -> impl IntoR
             .set(f64::from(pool.max));
     }
     metrics::gauge!("relais_build_info", "version" => relais_platform::VERSION, "backend" => backend).set(1.0);
+    crate::cache::record_metrics(&state.platform).await;
     let handle = handle();
     handle.run_upkeep();
     (

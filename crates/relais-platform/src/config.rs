@@ -12,6 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod cache_limits;
+
+pub use cache_limits::{CacheSettings, LimitSettings, RouteLimit, parse_route_limits};
+
 /// One configurable setting.
 #[derive(Debug)]
 pub struct Setting {
@@ -94,6 +98,46 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         secret: true,
         help: "redis://… to share cache and limits between processes; unset: no Redis",
+    },
+    Setting {
+        key: "cache.backend",
+        env: "RELAIS_CACHE_BACKEND",
+        flag: None,
+        default: Some("auto"),
+        secret: false,
+        help: "local, redis or tiered (local in front of Redis); auto: tiered with redis.url, else local",
+    },
+    Setting {
+        key: "cache.memory",
+        env: "RELAIS_CACHE_MEMORY",
+        flag: None,
+        default: Some("64MiB"),
+        secret: false,
+        help: "memory budget of the in-process cache tier (at least 1MiB)",
+    },
+    Setting {
+        key: "cache.default_ttl",
+        env: "RELAIS_CACHE_DEFAULT_TTL",
+        flag: None,
+        default: Some("5m"),
+        secret: false,
+        help: "TTL of values cached without one",
+    },
+    Setting {
+        key: "limits.backend",
+        env: "RELAIS_LIMITS_BACKEND",
+        flag: None,
+        default: Some("auto"),
+        secret: false,
+        help: "where rate-limit buckets live: local or redis (shared); auto: redis with redis.url",
+    },
+    Setting {
+        key: "limits.routes",
+        env: "RELAIS_LIMITS_ROUTES",
+        flag: None,
+        default: None,
+        secret: false,
+        help: "per-caller limits per route: POST /api/tasks=100/m, GET /api/tasks=600/m",
     },
     Setting {
         key: "log.format",
@@ -312,6 +356,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Secret of the bootstrap admin token, when given.
     pub admin_token: Option<String>,
+    /// Cache backend, memory budget and default TTL.
+    pub cache: CacheSettings,
+    /// Rate-limit backend and per-route limits.
+    pub limits: LimitSettings,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directive.
@@ -576,6 +624,7 @@ impl ConfigLoader {
                 }
             })?),
         };
+        let (cache, limits) = cache_limits::parse(&v, redis_url.is_some())?;
         let log_format = v.parse("log.format", |s| match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -635,6 +684,8 @@ impl ConfigLoader {
             database,
             redis_url,
             admin_token,
+            cache,
+            limits,
             log_format,
             log_level,
             http_max_body,

@@ -6,8 +6,10 @@
 //! Concurrency model: everything is async on one tokio runtime; storage pools are shared by
 //! clones of [`Platform`]; shutdown is coordinated by [`shutdown::Shutdown`].
 
+pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod limit;
 pub mod rate;
 pub mod redis;
 pub mod shutdown;
@@ -58,6 +60,10 @@ pub struct Platform {
     pub store: Arc<dyn Store>,
     /// Redis, when configured.
     pub redis: Option<Redis>,
+    /// The cache (backend from `cache.backend`).
+    pub cache: cache::Cache,
+    /// The rate limiter (backend from `limits.backend`).
+    pub limiter: limit::Limiter,
     /// Shutdown coordinator.
     pub shutdown: Shutdown,
     /// This process.
@@ -91,10 +97,13 @@ impl Platform {
         };
         let deployment = store.deployment().await?;
         let redis = config.redis_url.as_deref().map(Redis::new).transpose()?;
+        let (cache, limiter) = cache_and_limiter(&config, redis.as_ref(), &deployment);
         let platform = Self {
             config: Arc::new(config),
             store,
             redis,
+            cache,
+            limiter,
             shutdown: Shutdown::new(),
             instance: Instance {
                 id: uuid::Uuid::now_v7(),
@@ -110,4 +119,38 @@ impl Platform {
     pub fn migrations(&self) -> &[MigrationSet] {
         &self.migrations
     }
+}
+
+/// The cache and the limiter of the configured backends; their Redis keys and channel are under
+/// `relais:<deployment id>:`, so deployments sharing one Redis do not see each other.
+fn cache_and_limiter(
+    config: &Config,
+    redis: Option<&Redis>,
+    deployment: &Deployment,
+) -> (cache::Cache, limit::Limiter) {
+    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
+    let prefix = format!("relais:{}:", deployment.id);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let settings = &config.cache;
+    let cache_config = cache::CacheConfig {
+        backend: settings.backend,
+        memory: settings.memory,
+        default_ttl: settings.default_ttl,
+        prefix: prefix.clone(),
+    };
+    // Configuration guarantees Redis for the redis and tiered backends; without it, stay local.
+    let cache = cache::Cache::new(
+        cache_config,
+        clock.clone(),
+        redis.map(Redis::client),
+        stop.clone(),
+    )
+    .unwrap_or_else(|_| cache::Cache::local(settings.memory, settings.default_ttl, clock.clone()));
+    let limiter = match (config.limits.backend, redis) {
+        (limit::LimitBackend::Redis, Some(redis)) => {
+            limit::Limiter::redis(redis.client(), &prefix, clock, stop)
+        }
+        _ => limit::Limiter::local(clock),
+    };
+    (cache, limiter)
 }

@@ -3,6 +3,10 @@
 //! The connection is lazy and reconnects by itself: relais starts even when Redis is down, and
 //! readiness reports it until it answers again.
 
+pub(crate) mod link;
+
+pub use link::{LinkEvent, RETRY};
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -25,6 +29,7 @@ pub enum RedisError {
 #[derive(Clone)]
 pub struct Redis {
     manager: ConnectionManager,
+    client: redis::Client,
 }
 
 impl std::fmt::Debug for Redis {
@@ -42,9 +47,9 @@ impl Redis {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(RedisError::Url)?;
-        Ok(Self { manager })
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(RedisError::Url)?;
+        Ok(Self { manager, client })
     }
 
     /// Sends `PING`; errors if Redis does not answer `PONG` within `timeout`.
@@ -67,5 +72,10 @@ impl Redis {
     /// A multiplexed connection for commands (clones share one socket).
     pub fn connection(&self) -> ConnectionManager {
         self.manager.clone()
+    }
+
+    /// The client, for components that supervise their own connections (cache, limits).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
     }
 }

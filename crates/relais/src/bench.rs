@@ -10,6 +10,8 @@ use relais_platform::tasks::{Engine, EngineConfig, Enqueue, Noop, TaskState};
 
 use crate::cli::BenchCommand;
 
+mod cache;
+
 /// Runs a benchmark.
 pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
     match what {
@@ -19,15 +21,18 @@ pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             trickle,
         } => bench_tasks(config, tasks, runs.max(1), concurrency, trickle).await,
+        BenchCommand::Cache { runs, keys, ops } => {
+            cache::bench_cache(config, runs.max(1), keys.max(1), ops.max(1)).await
+        }
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }

@@ -90,6 +90,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         trickle: usize,
     },
+    /// Cache: local hits/s and p50/p99 hit latency on 2 threads; with a Redis URL also tiered
+    /// (local) and Redis hit latency, and the delay of an invalidation between two instances.
+    Cache {
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Distinct keys read.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Local hits per thread in the throughput measurement.
+        #[arg(long, default_value_t = 2_000_000)]
+        ops: usize,
+    },
 }
 
 /// `relais token` subcommands.

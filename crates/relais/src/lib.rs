@@ -87,7 +87,15 @@ impl Application {
         };
         let mut routes = vec![relais_http::tasks::routes(engine.clone())];
         routes.extend(app_routes(&platform));
-        let (router, _doc) = relais_http::app(platform.clone(), routes);
+        let (router, doc) = relais_http::app(platform.clone(), routes);
+        let unknown = relais_http::ratelimit::unknown_routes(&doc, &platform.config.limits.routes);
+        if !unknown.is_empty() {
+            platform.store.close().await;
+            anyhow::bail!(
+                "limits.routes names routes this server does not have: {} (see /api/openapi.json for the routes)",
+                unknown.join(", ")
+            );
+        }
         let listener = match TcpListener::bind(listen).await {
             Ok(listener) => listener,
             Err(e) => {

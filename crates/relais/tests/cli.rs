@@ -20,6 +20,7 @@ suite!(
     docs_page_renders_in_a_browser_without_network => sqlite_only needs_browser,
     sigkill_mid_work_loses_no_task,
     tokens_from_the_environment_and_the_command_line,
+    route_limits_must_name_existing_routes => sqlite_only,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
@@ -685,4 +686,21 @@ async fn sigkill_mid_work_loses_no_task(ctx: Ctx) {
     }
     assert!(second.terminate(), "{}", second.log_text());
     store.close().await;
+}
+
+async fn route_limits_must_name_existing_routes(ctx: Ctx) {
+    let out = run(relais(&ctx)
+        .arg("serve")
+        .env("RELAIS_LISTEN", free_addr().to_string())
+        .env(
+            "RELAIS_LIMITS_ROUTES",
+            "POST /api/tasks=100/m, POST /api/nowhere=1/m",
+        ));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("limits.routes names routes this server does not have: POST /api/nowhere"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("POST /api/tasks,"), "{stderr}");
 }

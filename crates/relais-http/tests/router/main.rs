@@ -1,5 +1,6 @@
 //! Router tests: the whole HTTP application driven with `oneshot`, on SQLite and PostgreSQL.
 
+mod cache;
 mod observability;
 mod requests;
 mod shutdown;
@@ -7,6 +8,7 @@ mod support;
 mod task_ops;
 mod tasks;
 
+use cache::*;
 use observability::*;
 use relais_testkit::suite;
 use requests::*;
@@ -30,6 +32,13 @@ suite!(
     real_tokens_open_exactly_the_routes_of_their_role,
     docs_page_is_served_from_the_binary,
     problem_table_lists_every_code,
+    cache_routes_report_and_invalidate,
+    cache_invalidation_refuses_bad_requests,
+    cacheable_responses_answer_304_to_a_matching_etag,
+    the_request_over_a_route_limit_gets_429,
+    route_limits_are_shared_by_two_instances_on_redis => needs_redis,
+    cache_metrics_are_exported,
+    tiered_cache_stats_count_shared_entries => needs_redis,
     shutdown_drains_in_flight_requests,
     shutdown_cuts_requests_past_the_grace_period => sqlite_only,
     tasks_api_enqueue_read_cancel_retry,
