@@ -57,6 +57,16 @@ const FAIL: &str = "UPDATE relais_tasks SET
         finished_at = CASE WHEN $4 IS NOT NULL AND attempt < max_attempts THEN NULL ELSE $5 END
     WHERE id = $1 AND attempt = $2 AND worker = $3 AND state = 'running' RETURNING state";
 
+/// The heartbeat of one worker's running tasks (SQLite, PostgreSQL). On PostgreSQL the rows are
+/// locked in id order first, like the completer's, so the two never deadlock.
+const HEARTBEAT: [&str; 2] = [
+    "UPDATE relais_tasks SET heartbeat_at = $1 WHERE worker = $2 AND state = 'running'
+     RETURNING id, cancel_requested",
+    "UPDATE relais_tasks SET heartbeat_at = $1 WHERE id IN (SELECT id FROM relais_tasks
+        WHERE worker = $2 AND state = 'running' ORDER BY id FOR UPDATE)
+     RETURNING id, cancel_requested",
+];
+
 const INSERT_ERROR: &str =
     "INSERT INTO relais_task_errors (task_id, attempt, at, message, timed_out)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt) DO NOTHING";
@@ -409,10 +419,7 @@ macro_rules! task_store {
             }
 
             async fn heartbeat_tasks(&self, worker: &str, now: DateTime<Utc>) -> Result<Vec<(Uuid, bool)>, StoreError> {
-                Ok(sqlx::query_as(
-                    "UPDATE relais_tasks SET heartbeat_at = $1 WHERE worker = $2 AND state = 'running'
-                     RETURNING id, cancel_requested",
-                )
+                Ok(sqlx::query_as(HEARTBEAT[usize::from($postgres)])
                 .bind(micros(now))
                 .bind(worker)
                 .fetch_all(self.write())
@@ -448,6 +455,20 @@ macro_rules! task_store {
                 now: DateTime<Utc>,
             ) -> Result<Vec<Option<TaskState>>, StoreError> {
                 let mut tx = self.begin_write().await?;
+                if $postgres {
+                    // Rows are locked in id order, as the heartbeat locks them: no deadlock.
+                    for chunk in items.chunks(10_000) {
+                        let sql = format!(
+                            "SELECT id FROM relais_tasks WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                            placeholders(true, 1, chunk.len()).join(", ")
+                        );
+                        let mut lock = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for (id, _, _) in chunk {
+                            lock = lock.bind(*id);
+                        }
+                        lock.execute(&mut *tx).await?;
+                    }
+                }
                 let mut out: Vec<Option<TaskState>> = vec![None; items.len()];
                 let successes: Vec<usize> =
                     (0..items.len()).filter(|&i| matches!(items[i].2, Outcome::Succeeded(_))).collect();

@@ -138,6 +138,11 @@ impl EngineBuilder {
             .iter()
             .map(|(q, n)| (q.clone(), Arc::new(Semaphore::new(*n))))
             .collect();
+        let recording = c
+            .queues
+            .iter()
+            .map(|(q, n)| (q.clone(), Arc::new(Semaphore::new(*n))))
+            .collect();
         let limits: Vec<KindLimit> = self
             .registry
             .iter()
@@ -184,6 +189,7 @@ impl EngineBuilder {
                 worker,
                 wake,
                 slots,
+                recording,
                 running: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 idle_loops: std::sync::atomic::AtomicUsize::new(0),
@@ -253,6 +259,8 @@ struct Inner {
     worker: String,
     wake: HashMap<String, Arc<Notify>>,
     slots: HashMap<String, Arc<Semaphore>>,
+    /// Per queue, outcomes waiting to be recorded (as many as the queue's concurrency).
+    recording: HashMap<String, Arc<Semaphore>>,
     running: Mutex<HashMap<Uuid, Running>>,
     finished: Notify,
     idle_loops: std::sync::atomic::AtomicUsize,

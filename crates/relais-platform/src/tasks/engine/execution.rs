@@ -40,9 +40,15 @@ impl Inner {
             },
         };
         // The handler is done: its slot may take the next task while the outcome is recorded
-        // (batched with others), so claims and completions overlap.
+        // (batched with others), so claims and completions overlap. Outcomes waiting to be
+        // recorded are bounded by the queue's concurrency too (backpressure on a slow database).
+        let recording = match self.recording.get(&task.queue) {
+            Some(r) => r.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         drop(permit);
         let finished = self.finish(&task, &outcome).await;
+        drop(recording);
         let seconds = (self.clock.now() - started)
             .num_microseconds()
             .unwrap_or(0)
