@@ -324,13 +324,24 @@ async fn pause_queue(
     principal: Option<Extension<Principal>>,
     Path(queue): Path<String>,
 ) -> Result<Json<QueueStateView>, ApiError> {
-    check_queue_name(&queue)?;
+    set_paused(&engine, principal, &queue, true).await
+}
+
+/// Pauses or resumes `queue` on behalf of the caller.
+async fn set_paused(
+    engine: &Engine,
+    principal: Option<Extension<Principal>>,
+    queue: &str,
+    paused: bool,
+) -> Result<Json<QueueStateView>, ApiError> {
+    check_queue_name(queue)?;
     let by = principal.map(|p| p.0.name);
-    let state = engine
-        .pause(&queue, by.as_deref())
-        .await
-        .map_err(engine_error)?;
-    Ok(Json(state.into()))
+    let state = if paused {
+        engine.pause(queue, by.as_deref()).await
+    } else {
+        engine.resume(queue, by.as_deref()).await
+    };
+    Ok(Json(state.map_err(engine_error)?.into()))
 }
 
 /// Resume a queue
@@ -347,13 +358,7 @@ async fn resume_queue(
     principal: Option<Extension<Principal>>,
     Path(queue): Path<String>,
 ) -> Result<Json<QueueStateView>, ApiError> {
-    check_queue_name(&queue)?;
-    let by = principal.map(|p| p.0.name);
-    let state = engine
-        .resume(&queue, by.as_deref())
-        .await
-        .map_err(engine_error)?;
-    Ok(Json(state.into()))
+    set_paused(&engine, principal, &queue, false).await
 }
 
 /// Health of the workers, Celery style.
