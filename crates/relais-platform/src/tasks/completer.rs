@@ -41,6 +41,7 @@ impl Completer {
                     Err(_) => break,
                 }
             }
+            tracing::debug!(outcomes = batch.len(), "recording a batch of outcomes");
             let items: Vec<(Uuid, i32, Outcome)> = batch
                 .iter()
                 .map(|c| (c.id, c.attempt, c.outcome.clone()))

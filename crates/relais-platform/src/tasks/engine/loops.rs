@@ -68,6 +68,7 @@ impl Inner {
                 }
             };
             let got = claimed.len() as u32;
+            tracing::debug!(queue = %queue, asked, got, "claimed");
             for (task, permit) in claimed.into_iter().zip(permits.drain(..)) {
                 self.spawn_execution(task, permit);
             }
