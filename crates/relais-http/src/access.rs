@@ -4,8 +4,11 @@
 //! The declaration is written into the OpenAPI operation (`x-required-role`, plus a bearer
 //! security requirement when not public) and enforced by a route layer: a non-public route
 //! answers 401 unless an authentication layer has put a [`Principal`] in the request, and 403
-//! when the principal's role is below the one required. Until token authentication exists,
-//! every non-public route is therefore closed: access is denied by default.
+//! when the principal's role is below the one required: access is denied by default.
+//!
+//! The declaration also says what is audited (`x-audited` in the document): every mutating
+//! operation, and every operation of routes added with [`Routes::sensitive`]. The audit
+//! middleware ([`crate::audit`]) reads that mark from the document, so the two cannot disagree.
 
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
@@ -95,14 +98,29 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     }
 
     /// Adds the handlers of `routes` (from `utoipa_axum::routes!`) with the access they require.
-    pub fn route(
+    /// Their mutating operations (POST, PUT, PATCH, DELETE) are audited.
+    pub fn route(self, access: Access, routes: UtoipaMethodRouter<S>) -> Self {
+        self.add(access, false, routes)
+    }
+
+    /// Like [`Routes::route`], for routes whose reads are sensitive: every operation, reads
+    /// included, is recorded in the audit trail.
+    pub fn sensitive(self, access: Access, routes: UtoipaMethodRouter<S>) -> Self {
+        self.add(access, true, routes)
+    }
+
+    fn add(
         mut self,
         access: Access,
+        sensitive: bool,
         (schemas, mut paths, method_router): UtoipaMethodRouter<S>,
     ) -> Self {
         for item in paths.paths.values_mut() {
-            for op in operations(item) {
+            for (method, op) in operations(item) {
                 declare(op, access);
+                if sensitive || MUTATING.contains(&method) {
+                    mark_audited(op);
+                }
             }
         }
         let method_router = method_router.route_layer(from_fn_with_state(access, enforce));
@@ -128,19 +146,68 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     }
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+/// Methods whose requests are always audited.
+pub const MUTATING: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// The OpenAPI extension marking an audited operation.
+pub const AUDITED: &str = "x-audited";
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
+}
+
+/// Every operation of `doc` with its method and path template.
+pub(crate) fn documented(doc: &OpenApi) -> Vec<(&'static str, &str, &Operation)> {
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("OPTIONS", &item.options),
+            ("HEAD", &item.head),
+            ("PATCH", &item.patch),
+            ("TRACE", &item.trace),
+        ] {
+            if let Some(op) = op {
+                out.push((method, path.as_str(), op));
+            }
+        }
+    }
+    out
+}
+
+fn mark_audited(op: &mut Operation) {
+    op.extensions
+        .get_or_insert_with(Default::default)
+        .insert(AUDITED.into(), serde_json::Value::Bool(true));
+    let note = "Recorded in the audit trail (`x-audited`).";
+    op.description = Some(match op.description.take() {
+        Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+        _ => note.to_owned(),
+    });
+}
+
+/// Whether an operation of a generated document is audited.
+pub fn is_audited(op: &Operation) -> bool {
+    op.extensions
+        .as_ref()
+        .and_then(|e| e.get(AUDITED))
+        .is_some_and(|v| v == &serde_json::Value::Bool(true))
 }
 
 fn declare(op: &mut Operation, access: Access) {

@@ -30,6 +30,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "observability", description = "Health, readiness, metrics and API description"),
         (name = "tasks", description = "Durable background tasks"),
         (name = "cache", description = "Cache stats and invalidation"),
+        (name = "tokens", description = "API tokens (admin)"),
+        (name = "audit", description = "The audit trail (admin): records of every mutating request and sensitive read"),
     )
 )]
 struct Base;

@@ -60,9 +60,15 @@ error_codes! {
     RouteNotFound => ("route_not_found", NOT_FOUND, "No such route", "No route matches the request path."),
     NotFound => ("not_found", NOT_FOUND, "Not found", "The route exists but the resource it names does not."),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed", "The route exists but not for this method; `Allow` lists the methods it accepts."),
+    FileTooLarge => ("file_too_large", PAYLOAD_TOO_LARGE, "File too large", "An uploaded file is larger than its import type accepts; nothing was stored."),
+    UnsupportedFile => ("unsupported_file", UNSUPPORTED_MEDIA_TYPE, "Unsupported file", "An uploaded file's extension is not accepted for its import type, or its content (magic bytes, structure) does not match the extension; nothing was stored."),
+    DamagedFile => ("damaged_file", UNPROCESSABLE_ENTITY, "Damaged file", "An uploaded file is empty, truncated or malformed for its format; nothing was stored."),
+    ArchiveBomb => ("archive_bomb", UNPROCESSABLE_ENTITY, "Archive bomb", "An uploaded archive (XLSX) exceeds the limits on entries, uncompressed size or compression ratio; nothing was stored."),
+    TooManyRows => ("too_many_rows", UNPROCESSABLE_ENTITY, "Too many rows", "An uploaded file has more data rows than its import type accepts; nothing was stored."),
     Conflict => ("conflict", CONFLICT, "Conflict", "The request conflicts with the resource's current state."),
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "Too many requests", "A rate limit was reached; `Retry-After` says when to try again."),
     NotReady => ("not_ready", SERVICE_UNAVAILABLE, "Not ready", "A dependency (database, schema, Redis) is not ready, or the server is shutting down."),
+    AuditUnavailable => ("audit_unavailable", SERVICE_UNAVAILABLE, "Audit trail unavailable", "The operation's audit record could not be written (database error, or shutting down). The operation may have taken effect: check its outcome before retrying."),
     Internal => ("internal", INTERNAL_SERVER_ERROR, "Internal error", "Something went wrong on the server; it is logged under the request id."),
 }
 

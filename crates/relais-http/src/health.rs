@@ -56,7 +56,7 @@ pub struct Check {
 pub struct Ready {
     /// Always `ready`.
     pub status: &'static str,
-    /// Per-component checks: `database`, `schema`, `redis` (when configured), `server`.
+    /// Per-component checks: `database`, `schema`, `redis` (when configured), `audit`, `server`.
     pub checks: BTreeMap<&'static str, Check>,
 }
 
@@ -112,7 +112,8 @@ fn check((result, latency_ms): (Result<Option<serde_json::Value>, String>, f64))
 /// Readiness
 ///
 /// 200 when the database answers, its schema is exactly at this binary's version, Redis answers
-/// (when configured) and the server is not shutting down; otherwise 503 with the same checks.
+/// (when configured), the audit writer runs and the server is not shutting down; otherwise 503
+/// with the same checks.
 #[utoipa::path(get, path = "/api/health/ready", tag = "observability",
     responses(
         (status = 200, description = "Ready to serve", body = Ready),
@@ -167,6 +168,17 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
         Ok(None)
     };
     checks.insert("server", check((server, 0.0)));
+    let audit = if p.audit.is_running() {
+        let progress = *p.audit.progress().borrow();
+        Ok(Some(serde_json::json!({
+            "queued": p.audit.queued(),
+            "written": progress.written,
+            "failed": progress.failed,
+        })))
+    } else {
+        Err("the audit writer is not running: audited requests are answered 503".to_owned())
+    };
+    checks.insert("audit", check((audit, 0.0)));
 
     let down: Vec<String> = checks
         .iter()

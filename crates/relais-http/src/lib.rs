@@ -5,16 +5,21 @@
 //! [`Routes`]; the platform's own routes, the docs page, fallbacks and middleware are added here.
 //!
 //! Request path, outermost first: [`middleware::observe`] (request id, span, metrics, problem
-//! dressing) → declared-length body limit → extractor body limit → panic catcher → route
-//! (access enforcement, then handler).
+//! dressing) → declared-length body limit → extractor body limit → panic catcher →
+//! authentication ([`auth`]) → audit ([`audit`]: audited operations are recorded before their
+//! answer leaves) → panic catcher → route limits ([`ratelimit`]) → route (access enforcement,
+//! then handler).
 
 pub mod access;
+pub mod audit;
+mod audit_log;
 pub mod auth;
 pub mod cache;
 mod docs;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod imports;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
@@ -70,8 +75,42 @@ pub fn app(platform: Platform, apps: Vec<Routes<()>>) -> (Router, OpenApi) {
 /// [`app`], with authenticators tried after API tokens (an app's own users).
 pub fn app_with(
     platform: Platform,
-    mut apps: Vec<Routes<()>>,
+    apps: Vec<Routes<()>>,
     authenticators: Vec<std::sync::Arc<dyn auth::Authenticator>>,
+) -> (Router, OpenApi) {
+    app_with_options(
+        platform,
+        apps,
+        AppOptions {
+            authenticators,
+            ..AppOptions::default()
+        },
+    )
+}
+
+/// How [`app_with_options`] assembles the application.
+pub struct AppOptions {
+    /// Authenticators tried after API tokens (an app's own users).
+    pub authenticators: Vec<std::sync::Arc<dyn auth::Authenticator>>,
+    /// Whether audited requests are recorded (default `true`). `false` exists only for the
+    /// benchmark's baseline (`relais bench audit`); a server never runs without its audit trail.
+    pub audit: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            authenticators: Vec::new(),
+            audit: true,
+        }
+    }
+}
+
+/// [`app`], with [`AppOptions`].
+pub fn app_with_options(
+    platform: Platform,
+    mut apps: Vec<Routes<()>>,
+    options: AppOptions,
 ) -> (Router, OpenApi) {
     let max_body = platform.config.http_max_body;
     let tokens = relais_platform::tokens::Tokens::new(
@@ -79,9 +118,10 @@ pub fn app_with(
         std::sync::Arc::new(relais_platform::clock::SystemClock),
     );
     apps.insert(0, tokens::routes(tokens.clone()));
+    apps.insert(1, audit_log::routes(platform.audit.clone()));
     let mut chain: Vec<std::sync::Arc<dyn auth::Authenticator>> =
         vec![std::sync::Arc::new(auth::TokenAuthenticator(tokens))];
-    chain.extend(authenticators);
+    chain.extend(options.authenticators);
     let authenticators: auth::Authenticators = std::sync::Arc::new(chain);
     metrics::handle();
     let (platform_router, platform_doc) = platform_routes().split();
@@ -94,8 +134,14 @@ pub fn app_with(
         app_routers.push(router);
     }
     let spec = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
-    let limits =
-        ratelimit::RouteLimits::new(platform.limiter.clone(), &platform.config.limits.routes);
+    let audited = options
+        .audit
+        .then(|| audit::AuditLayer::new(platform.audit.clone(), &doc));
+    let route_limits = platform
+        .config
+        .imports
+        .with_upload_limit(&platform.config.limits.routes);
+    let limits = ratelimit::RouteLimits::new(platform.limiter.clone(), &route_limits);
     let state = AppState {
         platform,
         spec: docs::Spec(spec.into()),
@@ -107,9 +153,16 @@ pub fn app_with(
     if !limits.is_empty() {
         router = router.layer(from_fn_with_state(limits, ratelimit::enforce));
     }
-    let router = router
+    let mut router = router
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    if let Some(audited) = audited {
+        // Inside the audit layer, a panicking handler becomes a 500 that is recorded.
+        router = router
+            .layer(CatchPanicLayer::custom(panicked))
+            .layer(from_fn_with_state(audited, audit::record));
+    }
+    let router = router
         .layer(from_fn_with_state(authenticators, auth::authenticate))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(max_body))

@@ -16,6 +16,13 @@
 //!   `relais_redis_link_errors_total` (counter).
 //! - Rate limits: `relais_rate_limited_total{route}` (429 answers),
 //!   `relais_limits_local_fallback_total` (decisions taken locally because Redis failed).
+//! - Imports (counters): `relais_imports_uploaded_total{type}` (accepted uploads),
+//!   `relais_imports_refused_total{reason}` (refused uploads, by problem code),
+//!   `relais_import_rows_total{type,outcome=accepted|rejected}` (rows committed),
+//!   `relais_imports_finished_total{type,status}` (imports ending in this process).
+//! - Audit trail (recorded by its writer): `relais_audit_records_total{outcome=written|failed}`
+//!   (counter), `relais_audit_batch_records` (records per transaction) and
+//!   `relais_audit_write_seconds` (per transaction).
 
 use std::sync::OnceLock;
 use std::time::Duration;

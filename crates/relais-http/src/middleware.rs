@@ -31,6 +31,18 @@ pub(crate) fn current_request() -> Option<RequestContext> {
     REQUEST.try_with(|c| c.clone()).ok()
 }
 
+/// Runs `fut` (e.g. in another task) as part of the request `ctx`, so its errors carry the
+/// request id and path.
+pub(crate) async fn in_request<F: std::future::Future>(
+    ctx: Option<RequestContext>,
+    fut: F,
+) -> F::Output {
+    match ctx {
+        Some(ctx) => REQUEST.scope(ctx, fut).await,
+        None => fut.await,
+    }
+}
+
 /// Accepts a client's request id when it is short printable ASCII (it ends up in logs), otherwise
 /// makes a new UUIDv7.
 fn request_id(req: &Request) -> String {
@@ -110,8 +122,17 @@ fn dress(response: Response) -> Response {
 }
 
 /// Refuses a body whose declared length exceeds the limit before reading any of it; bodies
-/// without a declared length are cut at the same limit by the extractors.
+/// without a declared length are cut at the same limit by the extractors. Routes that stream
+/// and limit their body themselves ([`crate::imports::STREAMED_ROUTES`]) are left alone.
 pub(crate) async fn limit_body(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let streamed = req.extensions().get::<MatchedPath>().is_some_and(|p| {
+        crate::imports::STREAMED_ROUTES
+            .iter()
+            .any(|(m, path)| req.method().as_str() == *m && p.as_str() == *path)
+    });
+    if streamed {
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use axum::Extension;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use relais_platform::tasks::{Engine, QueueState, TaskFilter, TaskState, TaskStats, WorkerInfo};
+use relais_platform::tasks::{
+    Engine, QueueState, QueueStats, TaskFilter, TaskState, TaskStats, WorkerInfo,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -86,6 +88,19 @@ pub struct QueueView {
     pub lag_seconds: f64,
 }
 
+impl From<QueueStats> for QueueView {
+    fn from(q: QueueStats) -> Self {
+        QueueView {
+            queue: q.queue,
+            paused: q.paused,
+            due: q.due,
+            scheduled: q.scheduled,
+            running: q.running,
+            lag_seconds: q.lag_seconds,
+        }
+    }
+}
+
 /// Task statistics.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskStatsView {
@@ -138,18 +153,7 @@ impl From<TaskStats> for TaskStatsView {
                 })
                 .collect(),
             failure_rate: s.failure_rate,
-            queues: s
-                .queues
-                .into_iter()
-                .map(|q| QueueView {
-                    queue: q.queue,
-                    paused: q.paused,
-                    due: q.due,
-                    scheduled: q.scheduled,
-                    running: q.running,
-                    lag_seconds: q.lag_seconds,
-                })
-                .collect(),
+            queues: s.queues.into_iter().map(QueueView::from).collect(),
         }
     }
 }
@@ -264,9 +268,9 @@ pub struct QueueList {
 #[utoipa::path(get, path = "/api/queues", tag = "tasks",
     responses((status = 200, description = "Queues", body = QueueList)))]
 async fn queues(State(engine): State<Engine>) -> Result<Json<QueueList>, ApiError> {
-    let stats: TaskStatsView = engine.stats().await.map_err(engine_error)?.into();
+    let queues = engine.queues().await.map_err(engine_error)?;
     Ok(Json(QueueList {
-        queues: stats.queues,
+        queues: queues.into_iter().map(QueueView::from).collect(),
     }))
 }
 

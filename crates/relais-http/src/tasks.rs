@@ -246,7 +246,12 @@ async fn enqueue(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(TaskView::new(record, None))).into_response())
+    let id = record.id.to_string();
+    let mut response = (status, Json(TaskView::new(record, None))).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::audit::AuditResource(id));
+    Ok(response)
 }
 
 /// Filters and page of a task listing.

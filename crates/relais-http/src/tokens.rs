@@ -13,13 +13,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access::{Access, Principal, Routes};
+use crate::audit::AuditResource;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Json, Path};
 
 pub(crate) fn routes(tokens: Tokens) -> Routes<()> {
     Routes::<Tokens>::new()
         .route(Access::Role(Role::Admin), routes!(create_token))
-        .route(Access::Role(Role::Admin), routes!(list_tokens))
+        .sensitive(Access::Role(Role::Admin), routes!(list_tokens))
         .route(Access::Role(Role::Admin), routes!(revoke_token))
         .with_state(tokens)
 }
@@ -118,16 +119,19 @@ async fn create_token(
         .create(&body.name, body.role, body.expires_at, by.as_deref())
         .await
         .map_err(token_error)?;
+    let id = issued.info.id.to_string();
     let view = IssuedTokenView {
         token: issued.info.into(),
         secret: issued.secret,
     };
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    response.extensions_mut().insert(AuditResource(id));
+    Ok(response)
 }
 
 /// List tokens
 ///
-/// Every token, revoked ones included; never their secrets.
+/// Every token, revoked ones included; never their secrets. Reading the list is recorded.
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens",
     responses((status = 200, description = "Tokens", body = TokenList)))]
 async fn list_tokens(State(tokens): State<Tokens>) -> Result<Json<TokenList>, ApiError> {

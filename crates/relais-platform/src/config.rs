@@ -13,10 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod cache_limits;
+mod imports;
 mod settings;
 
 pub use cache_limits::{CacheSettings, LimitSettings, RouteLimit, parse_route_limits};
 
+pub use imports::{
+    ImportLimits, ImportRetention, ImportSettings, TypeOverride, UPLOAD_ROUTE, ZipLimits,
+    parse_type_overrides,
+};
 pub use settings::{SETTINGS, Setting};
 
 /// Environment variable naming the configuration file (also `--config`).
@@ -164,6 +169,10 @@ pub struct Config {
     pub task_rescue_after: Duration,
     /// Deletion of old finished tasks; `None` keeps every task.
     pub task_retention: Option<crate::tasks::RetentionPolicy>,
+    /// Imports: file store, limits, batches, retention.
+    pub imports: ImportSettings,
+    /// Audit records older than this are deleted; `None` keeps every record.
+    pub audit_retention: Option<Duration>,
     /// Effective raw values with their origins, for `relais config show`.
     effective: Vec<(&'static Setting, Option<(String, Origin)>)>,
 }
@@ -221,6 +230,12 @@ impl Config {
     /// Overrides the database (tests use it to point a server at a fresh schema).
     pub fn with_database(mut self, database: DatabaseConfig) -> Self {
         self.database = database;
+        self
+    }
+
+    /// Overrides the import settings.
+    pub fn with_imports(mut self, imports: ImportSettings) -> Self {
+        self.imports = imports;
         self
     }
 
@@ -415,6 +430,7 @@ impl ConfigLoader {
             })?),
         };
         let (cache, limits) = cache_limits::parse(&v, redis_url.is_some())?;
+        let imports = imports::parse(&v, &data_dir)?;
         let log_format = v.parse("log.format", |s| match s {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -464,6 +480,17 @@ impl ConfigLoader {
             discarded,
             schedule,
         });
+        let audit_retention = v.parse("audit.retention", |s| {
+            if s == "off" {
+                return Ok(None);
+            }
+            let d = parse_duration(s)?;
+            if d < Duration::from_secs(3600) {
+                Err("must be at least 1h, or `off`".into())
+            } else {
+                Ok(Some(d))
+            }
+        })?;
         let effective = SETTINGS
             .iter()
             .map(|s| (s, self.values.get(s.key).cloned()))
@@ -483,6 +510,8 @@ impl ConfigLoader {
             task_queues,
             task_rescue_after,
             task_retention,
+            imports,
+            audit_retention,
             effective,
         })
     }

@@ -1,4 +1,5 @@
-//! The relais platform: configuration, storage on SQLite or PostgreSQL, Redis and shutdown.
+//! The relais platform: configuration, storage on SQLite or PostgreSQL, Redis, tasks, cache,
+//! access tokens, the audit trail and shutdown.
 //!
 //! This crate knows nothing of HTTP and nothing of apps. Apps and the HTTP layer receive a
 //! [`Platform`] and use its public API; apps contribute their [`store::MigrationSet`]s at start.
@@ -6,9 +7,11 @@
 //! Concurrency model: everything is async on one tokio runtime; storage pools are shared by
 //! clones of [`Platform`]; shutdown is coordinated by [`shutdown::Shutdown`].
 
+pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod imports;
 pub mod limit;
 pub mod rate;
 pub mod redis;
@@ -37,6 +40,9 @@ pub enum PlatformError {
     /// Storage failed to open or migrate.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit trail could not start.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     /// The Redis URL was refused.
     #[error(transparent)]
     Redis(#[from] RedisError),
@@ -64,6 +70,8 @@ pub struct Platform {
     pub cache: cache::Cache,
     /// The rate limiter (backend from `limits.backend`).
     pub limiter: limit::Limiter,
+    /// The audit trail (its writer drains on shutdown).
+    pub audit: audit::Audit,
     /// Shutdown coordinator.
     pub shutdown: Shutdown,
     /// This process.
@@ -98,13 +106,22 @@ impl Platform {
         let deployment = store.deployment().await?;
         let redis = config.redis_url.as_deref().map(Redis::new).transpose()?;
         let (cache, limiter) = cache_and_limiter(&config, redis.as_ref(), &deployment);
+        let shutdown = Shutdown::new();
+        // Registered first, so its drain hook runs last: after every component that records.
+        let audit = audit::Audit::start(
+            store.clone(),
+            Arc::new(clock::SystemClock),
+            audit::AuditConfig::default(),
+        )?;
+        audit.drain_on(&shutdown);
         let platform = Self {
             config: Arc::new(config),
             store,
             redis,
             cache,
             limiter,
-            shutdown: Shutdown::new(),
+            audit,
+            shutdown,
             instance: Instance {
                 id: uuid::Uuid::now_v7(),
                 started_at: Utc::now(),

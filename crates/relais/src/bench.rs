@@ -10,7 +10,9 @@ use relais_platform::tasks::{Engine, EngineConfig, Enqueue, Noop, TaskState};
 
 use crate::cli::BenchCommand;
 
+mod audit;
 mod cache;
+mod import;
 
 /// Runs a benchmark.
 pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
@@ -21,8 +23,28 @@ pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             trickle,
         } => bench_tasks(config, tasks, runs.max(1), concurrency, trickle).await,
+        BenchCommand::Audit {
+            requests,
+            concurrency,
+            runs,
+        } => audit::bench_audit(config, requests.max(1), concurrency.max(1), runs.max(1)).await,
         BenchCommand::Cache { runs, keys, ops } => {
             cache::bench_cache(config, runs.max(1), keys.max(1), ops.max(1)).await
+        }
+        BenchCommand::Import {
+            rows,
+            runs,
+            upload_runs,
+        } => {
+            import::bench_import(
+                config,
+                import::ImportBench {
+                    rows: rows.max(10),
+                    runs: runs.max(1),
+                    upload_runs,
+                },
+            )
+            .await
         }
     }
 }
@@ -37,24 +59,57 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// A platform on the configured database, or on a fresh SQLite file when none is configured.
-async fn platform_for_run(
-    config: &Config,
-    explicit_db: bool,
-) -> anyhow::Result<(Platform, Option<tempdir::TempDir>)> {
-    let (config, dir) = if explicit_db {
-        (config.clone(), None)
-    } else {
-        let dir = tempdir::TempDir::new()?;
-        let db = DatabaseConfig::Sqlite {
-            path: dir.path().join("bench.db"),
-            readers: 4,
-            busy_timeout: Duration::from_secs(5),
-        };
-        (config.clone().with_database(db), Some(dir))
+/// Where a run's data lives, removed after the run.
+pub(crate) enum Scratch {
+    /// A fresh SQLite file in a temporary directory.
+    Dir(tempdir::TempDir),
+    /// A fresh schema on the configured PostgreSQL server.
+    Schema(relais_platform::store::ScratchSchema),
+}
+
+impl Scratch {
+    pub(crate) async fn remove(self) -> anyhow::Result<()> {
+        match self {
+            Scratch::Dir(dir) => drop(dir),
+            Scratch::Schema(schema) => schema.drop_now().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A platform on empty tables: a fresh SQLite file, or a fresh schema on the configured
+/// PostgreSQL server (so runs neither depend on earlier data nor leave any).
+pub(crate) async fn platform_for_run(config: &Config) -> anyhow::Result<(Platform, Scratch)> {
+    let (db, scratch) = match &config.database {
+        DatabaseConfig::Sqlite {
+            readers,
+            busy_timeout,
+            ..
+        } => {
+            let dir = tempdir::TempDir::new()?;
+            let db = DatabaseConfig::Sqlite {
+                path: dir.path().join("bench.db"),
+                readers: *readers,
+                busy_timeout: *busy_timeout,
+            };
+            (db, Scratch::Dir(dir))
+        }
+        DatabaseConfig::Postgres {
+            url,
+            max_connections,
+            connect_timeout,
+        } => {
+            let schema = relais_platform::store::ScratchSchema::create(url).await?;
+            let db = DatabaseConfig::Postgres {
+                url: schema.url.clone(),
+                max_connections: *max_connections,
+                connect_timeout: *connect_timeout,
+            };
+            (db, Scratch::Schema(schema))
+        }
     };
-    let (platform, _) = Platform::start(config, &[]).await?;
-    Ok((platform, dir))
+    let (platform, _) = Platform::start(config.clone().with_database(db), &[]).await?;
+    Ok((platform, scratch))
 }
 
 fn engine(platform: &Platform, concurrency: usize) -> anyhow::Result<Engine> {
@@ -65,6 +120,8 @@ fn engine(platform: &Platform, concurrency: usize) -> anyhow::Result<Engine> {
             retention: None,
             ..EngineConfig::default()
         },
+        &crate::import_registry(platform)?,
+        false,
     )
 }
 
@@ -120,7 +177,6 @@ async fn bench_tasks(
     concurrency: usize,
     trickle: usize,
 ) -> anyhow::Result<()> {
-    let explicit_db = config.shown_value("database.url").is_some();
     let backend = match config.database {
         DatabaseConfig::Sqlite { .. } => "sqlite",
         DatabaseConfig::Postgres { .. } => "postgres",
@@ -131,7 +187,7 @@ async fn bench_tasks(
     let (mut insert_rates, mut drain_rates, mut total_rates, mut p50s, mut p99s) =
         (vec![], vec![], vec![], vec![], vec![]);
     for run in 1..=runs {
-        let (platform, _dir) = platform_for_run(&config, explicit_db).await?;
+        let (platform, scratch) = platform_for_run(&config).await?;
         let engine = engine(&platform, concurrency)?;
         let before = succeeded_noops(&platform).await?;
 
@@ -180,6 +236,7 @@ async fn bench_tasks(
             .drain(tokio::time::Instant::now() + Duration::from_secs(10))
             .await;
         platform.store.close().await;
+        scratch.remove().await?;
     }
     println!(
         "median of {runs}: insert {:.0} tasks/s | drain {:.0} tasks/s | end to end {:.0} tasks/s | enqueue→start p50 {:.2} ms, p99 {:.2} ms",

@@ -63,12 +63,46 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Import a file through an import type (no size or row limit: for files beyond the upload
+    /// limits), with a progress bar; ends when the import does.
+    Import(ImportArgs),
+    /// Inspect the audit trail.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Measure performance; prints medians of several runs.
     Bench {
         /// What to measure.
         #[command(subcommand)]
         what: BenchCommand,
     },
+}
+
+/// `relais import` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The import type (see GET /api/imports/types).
+    #[arg(value_name = "TYPE")]
+    pub type_name: String,
+    /// The file (.csv, .xlsx or .xls, as the type accepts).
+    pub file: PathBuf,
+    /// Validate and report only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import even if the same file was imported successfully before.
+    #[arg(long)]
+    pub force: bool,
+    /// One of the type's write modes (default: its first).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// The scope of modes that take one.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Spreadsheets: the sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
 }
 
 /// `relais bench` subcommands.
@@ -90,6 +124,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         trickle: usize,
     },
+    /// A mutating request (`POST /api/tasks` with an admin token, in process through the whole
+    /// router) with and without the audit middleware, at a fixed number of requests in flight;
+    /// prints requests/s and the difference. Both routers share one database per run and take
+    /// turns in short slices (ABBA…). Without a database URL each run uses a fresh SQLite file in
+    /// a temporary directory.
+    Audit {
+        /// Requests per router and run (in 10 slices).
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Cache: local hits/s and p50/p99 hit latency on 2 threads; with a Redis URL also tiered
     /// (local) and Redis hit latency, and the delay of an invalidation between two instances.
     Cache {
@@ -103,6 +153,30 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000_000)]
         ops: usize,
     },
+    /// Imports: a generated CSV of the built-in `sample` type through the whole pipeline (copy
+    /// to the file store with the upload checks, then read, parse, validate and upsert in
+    /// batches) with rows/s and peak memory (also for a tenth of the rows, to show memory does
+    /// not grow with the file); then a 10 MB upload over HTTP. Without a database URL each run
+    /// uses a fresh SQLite file.
+    Import {
+        /// Rows per run.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Runs (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Uploads of a 10 MB file timed over HTTP (0: skip).
+        #[arg(long, default_value_t = 21)]
+        upload_runs: usize,
+    },
+}
+
+/// `relais audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain (from the anchor left by retention to the head) and report the
+    /// first broken link; exits with status 3 when the chain is broken.
+    Verify,
 }
 
 /// `relais token` subcommands.

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod import_cmd;
 pub mod logging;
 
 use std::net::SocketAddr;
@@ -12,28 +13,114 @@ use std::time::Duration;
 use anyhow::Context;
 use relais_http::Routes;
 use relais_platform::Platform;
+use relais_platform::audit::{Audit, AuditRecord, AuditRetention, Params};
 use relais_platform::clock::SystemClock;
 use relais_platform::config::Config;
+use relais_platform::imports::{self, ImportRegistry, Imports, sample::SampleImport};
 use relais_platform::store::{self, MigrationSet};
-use relais_platform::tasks::{Engine, EngineConfig, Noop, SleepTask};
+use relais_platform::tasks::{Engine, EngineConfig, Enqueue, Noop, SleepTask, Task};
 use relais_platform::tokens::{Role, Tokens};
 
-use crate::cli::TokenCommand;
+use crate::cli::{AuditCommand, TokenCommand};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 /// Migration sets of the apps, in order. Apps register here as they land.
 const APP_MIGRATIONS: &[MigrationSet] = &[];
 
-/// The task engine with every kind this binary knows. Apps register their kinds here.
-pub fn task_engine(platform: &Platform, config: EngineConfig) -> anyhow::Result<Engine> {
-    Ok(
-        Engine::builder(platform.store.clone(), Arc::new(SystemClock), config)
-            .register(Noop)
-            .register(SleepTask)
-            .build()?,
-    )
+/// The import types of this binary. Apps register theirs here.
+pub fn import_registry(platform: &Platform) -> anyhow::Result<ImportRegistry> {
+    let mut registry = ImportRegistry::new(
+        platform.store.clone(),
+        Arc::new(SystemClock),
+        platform.config.imports.clone(),
+    );
+    if platform.config.imports.sample {
+        registry = registry.register(SampleImport)?;
+    }
+    let unknown = registry.unknown_overrides();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "imports.types names import types this relais does not have: {}",
+            unknown.join(", ")
+        );
+    }
+    Ok(registry)
 }
+
+/// The task engine with every kind this binary knows (and the import task kinds of
+/// `imports`, with the import retention schedule when `schedules`; the audit retention task when
+/// `audit.retention` is set). Apps register their kinds here.
+pub fn task_engine(
+    platform: &Platform,
+    config: EngineConfig,
+    imports: &ImportRegistry,
+    schedules: bool,
+) -> anyhow::Result<Engine> {
+    let mut builder = Engine::builder(platform.store.clone(), Arc::new(SystemClock), config)
+        .register(Noop)
+        .register(SleepTask);
+    if let Some(max_age) = platform.config.audit_retention {
+        builder = builder.register(AuditRetention::new(platform.audit.clone(), max_age));
+        if schedules {
+            builder = builder.schedule(
+                AuditRetention::KIND,
+                AuditRetention::SCHEDULE,
+                Enqueue::new(AuditRetention::KIND, serde_json::json!({})),
+            );
+        }
+    }
+    Ok(imports.engine_tasks(builder, schedules).build()?)
+}
+
+/// The queues of `tasks.queues`, plus `imports` (concurrency 2) when it is not listed.
+pub fn queues_with_imports(queues: &[(String, usize)]) -> Vec<(String, usize)> {
+    let mut queues = queues.to_vec();
+    if !queues.iter().any(|(q, _)| q == imports::QUEUE) {
+        queues.push((imports::QUEUE.to_owned(), 2));
+    }
+    queues
+}
+
+/// The actor of command-line operations: `cli:<the operating-system user>`.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// Records an operation of the command line (or of the process itself) and waits until it is
+/// durable.
+async fn record(audit: &Audit, record: AuditRecord) -> anyhow::Result<()> {
+    audit
+        .record(record)
+        .await
+        .context("the operation could not be recorded in the audit trail")?;
+    Ok(())
+}
+
+/// The audit record of migrations applied at `at` by `actor`.
+fn migration_record(
+    at: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+    applied: &[(String, u32, String)],
+) -> AuditRecord {
+    let applied: Vec<String> = applied
+        .iter()
+        .map(|(c, v, n)| format!("{c} {v} ({n})"))
+        .collect();
+    AuditRecord::new(at, actor, "migrate")
+        .resource("schema", None)
+        .params(Params::summarise(serde_json::json!({ "applied": applied })))
+}
+
+/// `relais audit verify` found a broken link (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChainBroken(pub String);
 
 /// Documented routes of the apps. Apps register here as they land.
 fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
@@ -53,6 +140,7 @@ pub fn version_text() -> String {
 pub struct Application {
     platform: Platform,
     engine: Engine,
+    imports: Imports,
     listener: TcpListener,
     router: axum::Router,
 }
@@ -61,9 +149,21 @@ impl Application {
     /// Opens and migrates storage, builds the router and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
+        let started = chrono::Utc::now();
         let (platform, report) = Platform::start(config, APP_MIGRATIONS).await?;
         for (component, version, name) in &report.applied {
             tracing::info!(component, version, name, "migration applied");
+        }
+        if !report.applied.is_empty() {
+            let recorded = record(
+                &platform.audit,
+                migration_record(started, "system:startup", &report.applied),
+            )
+            .await;
+            if let Err(e) = recorded {
+                platform.store.close().await;
+                return Err(e);
+            }
         }
         if let Err(e) = bootstrap_token(&platform).await {
             platform.store.close().await;
@@ -71,21 +171,28 @@ impl Application {
         }
         let rescue_after = platform.config.task_rescue_after;
         let engine_config = EngineConfig {
-            queues: platform.config.task_queues.clone(),
+            queues: queues_with_imports(&platform.config.task_queues),
             rescue_after,
             rescue_interval: (rescue_after / 6)
                 .clamp(Duration::from_millis(250), Duration::from_secs(5)),
             retention: platform.config.task_retention.clone(),
             ..EngineConfig::default()
         };
-        let engine = match task_engine(&platform, engine_config) {
-            Ok(engine) => engine,
+        let built = import_registry(&platform).and_then(|registry| {
+            let engine = task_engine(&platform, engine_config, &registry, true)?;
+            Ok((registry.with_engine(engine.clone()), engine))
+        });
+        let (imports, engine) = match built {
+            Ok(built) => built,
             Err(e) => {
                 platform.store.close().await;
                 return Err(e);
             }
         };
-        let mut routes = vec![relais_http::tasks::routes(engine.clone())];
+        let mut routes = vec![
+            relais_http::tasks::routes(engine.clone()),
+            relais_http::imports::routes(imports.clone()),
+        ];
         routes.extend(app_routes(&platform));
         let (router, doc) = relais_http::app(platform.clone(), routes);
         let unknown = relais_http::ratelimit::unknown_routes(&doc, &platform.config.limits.routes);
@@ -106,6 +213,7 @@ impl Application {
         Ok(Self {
             platform,
             engine,
+            imports,
             listener,
             router,
         })
@@ -121,6 +229,11 @@ impl Application {
         &self.engine
     }
 
+    /// The import service.
+    pub fn imports(&self) -> &Imports {
+        &self.imports
+    }
+
     /// The platform services this application runs on.
     pub fn platform(&self) -> &Platform {
         &self.platform
@@ -134,6 +247,7 @@ impl Application {
             engine,
             listener,
             router,
+            ..
         } = self;
         let addr = listener.local_addr()?;
         tracing::info!(
@@ -186,6 +300,18 @@ async fn bootstrap_token(platform: &Platform) -> anyhow::Result<()> {
     let tokens = Tokens::new(platform.store.clone(), Arc::new(SystemClock));
     let given = platform.config.admin_token.as_deref();
     if let Some(issued) = tokens.bootstrap(given).await? {
+        let at = platform.audit.now();
+        record(
+            &platform.audit,
+            AuditRecord::new(at, "system:bootstrap", "bootstrap admin token")
+                .resource("tokens", Some(issued.info.id.to_string()))
+                .params(Params::summarise(serde_json::json!({
+                    "name": issued.info.name,
+                    "role": issued.info.role,
+                    "from_environment": given.is_some(),
+                }))),
+        )
+        .await?;
         if given.is_some() {
             tracing::info!(token = %issued.info.name, "created the admin token from RELAIS_ADMIN_TOKEN");
         } else {
@@ -203,6 +329,8 @@ async fn bootstrap_token(platform: &Platform) -> anyhow::Result<()> {
 pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
     let (platform, _) = Platform::start(config, APP_MIGRATIONS).await?;
     let tokens = Tokens::new(platform.store.clone(), Arc::new(SystemClock));
+    let audit = &platform.audit;
+    let actor = cli_actor();
     let result = async {
         match command {
             TokenCommand::Create {
@@ -219,7 +347,25 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
                     }
                     None => None,
                 };
-                let issued = tokens.create(&name, role, expires_at, Some("cli")).await?;
+                let at = audit.now();
+                let created = tokens.create(&name, role, expires_at, Some(&actor)).await;
+                let mut params = serde_json::json!({
+                    "name": name, "role": role, "expires_at": expires_at,
+                });
+                if let Err(e) = &created {
+                    params["error"] = e.to_string().into();
+                }
+                let id = created.as_ref().ok().map(|t| t.info.id.to_string());
+                record(
+                    audit,
+                    AuditRecord::new(at, &actor, "cli token create")
+                        .resource("tokens", id)
+                        .params(Params::summarise(params))
+                        .success(created.is_ok()),
+                )
+                .await?;
+                // The secret is shown only once the creation is on record.
+                let issued = created?;
                 eprintln!(
                     "token `{}` ({}) created; its secret (shown once, store it now):",
                     issued.info.name, issued.info.role
@@ -227,7 +373,16 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
                 println!("{}", issued.secret);
             }
             TokenCommand::List => {
-                for t in tokens.list().await? {
+                let at = audit.now();
+                let list = tokens.list().await;
+                record(
+                    audit,
+                    AuditRecord::new(at, &actor, "cli token list")
+                        .resource("tokens", None)
+                        .success(list.is_ok()),
+                )
+                .await?;
+                for t in list? {
                     let state = match (t.revoked_at, t.expires_at) {
                         (Some(at), _) => format!("revoked {at}"),
                         (None, Some(at)) if at <= chrono::Utc::now() => format!("expired {at}"),
@@ -237,15 +392,81 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
                     println!("{}  {:<24} {:<8} {state}", t.id, t.name, t.role.as_str());
                 }
             }
-            TokenCommand::Revoke { token } => match tokens.revoke(&token).await? {
-                Some(t) => println!("revoked `{}` ({})", t.name, t.id),
-                None => anyhow::bail!("no token `{token}`"),
-            },
+            TokenCommand::Revoke { token } => {
+                let at = audit.now();
+                let revoked = tokens.revoke(&token).await;
+                let done = matches!(revoked, Ok(Some(_)));
+                let id = match &revoked {
+                    Ok(Some(t)) => t.id.to_string(),
+                    _ => token.clone(),
+                };
+                record(
+                    audit,
+                    AuditRecord::new(at, &actor, "cli token revoke")
+                        .resource("tokens", Some(id))
+                        .params(Params::summarise(serde_json::json!({ "token": token })))
+                        .success(done),
+                )
+                .await?;
+                match revoked? {
+                    Some(t) => println!("revoked `{}` ({})", t.name, t.id),
+                    None => anyhow::bail!("no token `{token}`"),
+                }
+            }
         }
         Ok(())
     }
     .await;
+    close(&platform).await;
+    result
+}
+
+/// Writes what the audit trail still holds, then closes the database.
+async fn close(platform: &Platform) {
+    let grace = platform.config.shutdown_grace;
+    platform.audit.drain(Instant::now() + grace).await;
     platform.store.close().await;
+}
+
+/// `relais audit …`.
+pub async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> {
+    let (platform, _) = Platform::start(config, APP_MIGRATIONS).await?;
+    let result = async {
+        match command {
+            AuditCommand::Verify => {
+                let report = platform.audit.verify().await?;
+                let span = if report.anchor_seq > 0 {
+                    format!("from anchor {} (older records pruned)", report.anchor_seq)
+                } else {
+                    "from the first record".to_owned()
+                };
+                match report.broken {
+                    None => {
+                        println!(
+                            "audit chain intact: {} records checked {span} to the head {}",
+                            report.checked, report.head_seq
+                        );
+                        println!("head {} {}", report.head_seq, report.head_hash);
+                        Ok(())
+                    }
+                    Some(broken) => {
+                        println!("audit chain BROKEN at record {}: {broken}", broken.seq);
+                        println!(
+                            "{} records checked {span} before the break; head {} {}",
+                            report.checked, report.head_seq, report.head_hash
+                        );
+                        Err(ChainBroken(format!(
+                            "the audit chain is broken at record {}",
+                            broken.seq
+                        ))
+                        .into())
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    close(&platform).await;
     result
 }
 
@@ -259,9 +480,21 @@ pub async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
             print_status(&status);
             return Ok::<_, anyhow::Error>(());
         }
+        let at = chrono::Utc::now();
         let report = db.migrate(&sets).await?;
         if report.applied.is_empty() {
             println!("nothing to apply: the schema is current");
+        } else {
+            let audit = Audit::start(
+                db.clone(),
+                Arc::new(SystemClock),
+                relais_platform::audit::AuditConfig::default(),
+            )?;
+            let mut migration = migration_record(at, &cli_actor(), &report.applied);
+            migration.action = "cli migrate".into();
+            let recorded = record(&audit, migration).await;
+            audit.drain(Instant::now() + Duration::from_secs(5)).await;
+            recorded?;
         }
         for (component, version, name) in &report.applied {
             println!("applied {component} {version} ({name})");

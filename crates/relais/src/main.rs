@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use relais::cli::{Cli, Command, ConfigCommand};
 
+/// mimalloc: the engine's hot paths (sqlx rows, task records, events) allocate many small
+/// objects across threads; glibc's allocator spent a fifth of the SQLite drain in malloc/free.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Version = cli.command {
@@ -46,11 +51,17 @@ fn main() -> ExitCode {
             Command::Migrate { status } => relais::migrate(config, status).await,
             Command::Bench { what } => relais::bench::run(config, what).await,
             Command::Token { command } => relais::token(config, command).await,
+            Command::Import(args) => relais::import_cmd::import(config, args).await,
+            Command::Audit { command } => relais::audit(config, command).await,
             Command::Version | Command::Config { .. } => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<relais::ChainBroken>() => {
+            eprintln!("relais: {e:#}");
+            ExitCode::from(3)
+        }
         Err(e) => {
             tracing::error!(error = %format_args!("{e:#}"), "relais stopped on an error");
             eprintln!("relais: {e:#}");

@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 use relais_testkit::{Ctx, TestBackend, exec, suite};
 use serde_json::Value;
 
+#[path = "cli/audit.rs"]
+mod audit;
+use audit::*;
+#[path = "cli/imports.rs"]
+mod imports;
+use imports::*;
+
 suite!(
     serve_is_ready_then_stops_cleanly_on_sigterm,
     bad_requests_over_tcp_never_break_the_server,
@@ -19,8 +26,12 @@ suite!(
     configuration_layers_and_errors => sqlite_only,
     docs_page_renders_in_a_browser_without_network => sqlite_only needs_browser,
     sigkill_mid_work_loses_no_task,
+    sigkill_mid_import_resumes_to_the_content_of_an_uninterrupted_import,
     tokens_from_the_environment_and_the_command_line,
     route_limits_must_name_existing_routes => sqlite_only,
+    sigkill_under_load_loses_no_audit_record,
+    audit_verify_names_a_tampered_record,
+    command_line_operations_are_recorded,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
@@ -321,7 +332,31 @@ async fn two_processes_share_one_database(ctx: Ctx) {
             .unwrap();
         assert_eq!(reply.status(), 200);
     }
+    // Both processes record into one audit chain, concurrently.
+    let client = reqwest::Client::new();
+    let posts = (0..40).map(|i| {
+        let url = [&a, &b][i % 2].url("/api/tasks");
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .bearer_auth(secret)
+                .json(&serde_json::json!({"kind": "relais.noop"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
     assert!(a.terminate() && b.terminate());
+    let verified = run(relais_db(&ctx).args(["audit", "verify"]));
+    let out = text(&verified.stdout);
+    assert!(verified.status.success(), "{out}{}", text(&verified.stderr));
+    // The migrations, the bootstrap token, 40 requests.
+    assert!(out.contains("audit chain intact: 42 records"), "{out}");
 }
 
 async fn tokens_from_the_environment_and_the_command_line(ctx: Ctx) {

@@ -1,6 +1,8 @@
 //! Router tests: the whole HTTP application driven with `oneshot`, on SQLite and PostgreSQL.
 
+mod audit;
 mod cache;
+mod imports;
 mod observability;
 mod requests;
 mod shutdown;
@@ -8,7 +10,9 @@ mod support;
 mod task_ops;
 mod tasks;
 
+use audit::*;
 use cache::*;
+use imports::*;
 use observability::*;
 use relais_testkit::suite;
 use requests::*;
@@ -47,4 +51,15 @@ suite!(
     tasks_api_lists_with_filters_and_cursor,
     task_operations_api_stats_queues_workers,
     task_events_stream_until_the_final_state,
+    imports_api_upload_read_errors_stats,
+    imports_api_refuses_bad_uploads,
+    imports_api_cancel_and_retry,
+    uploads_are_limited_to_10_per_hour_per_caller,
+    mutating_requests_and_sensitive_reads_are_recorded,
+    openapi_marks_audited_operations,
+    an_answer_waits_until_its_record_is_durable,
+    an_operation_that_cannot_be_recorded_is_answered_503,
+    audit_log_filters_pages_and_exports_csv,
+    audit_stats_count_by_dimension_and_day,
+    large_and_binary_bodies_are_summarised_by_size,
 );

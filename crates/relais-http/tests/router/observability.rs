@@ -25,10 +25,11 @@ pub(crate) async fn ready_when_database_and_schema_are_current(ctx: Ctx) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["status"], "ready");
-    for check in ["database", "schema", "server"] {
+    for check in ["database", "schema", "audit", "server"] {
         assert_eq!(body["checks"][check]["status"], "up", "{check}: {body}");
         assert!(body["checks"][check]["latency_ms"].as_f64().is_some());
     }
+    assert_eq!(body["checks"]["audit"]["details"]["failed"], 0);
     assert!(
         body["checks"].get("redis").is_none(),
         "no Redis configured, none checked"
@@ -93,6 +94,15 @@ pub(crate) async fn ready_is_503_while_shutting_down(ctx: Ctx) {
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
     assert_eq!(body["checks"]["server"]["error"], "shutting down");
+    // Once drained, the audit writer is stopped too.
+    app.platform
+        .audit
+        .drain(tokio::time::Instant::now() + Duration::from_secs(10))
+        .await;
+    let body = get(&app, "/api/health/ready")
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    assert_eq!(body["checks"]["audit"]["status"], "down");
     app.platform.store.close().await;
 }
 

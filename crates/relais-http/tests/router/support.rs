@@ -144,18 +144,29 @@ pub(crate) async fn start(config: Config) -> TestApp {
     quiet_expected_panic();
     let (platform, _) = Platform::start(config, &[]).await.expect("platform starts");
     let gate = Gate::default();
-    let engine = relais_platform::tasks::Engine::builder(
+    let registry = relais_platform::imports::ImportRegistry::new(
         platform.store.clone(),
         Arc::new(relais_platform::clock::SystemClock),
-        relais_platform::tasks::EngineConfig::default(),
+        platform.config.imports.clone(),
+    )
+    .register(relais_platform::imports::sample::SampleImport)
+    .unwrap();
+    let builder = relais_platform::tasks::Engine::builder(
+        platform.store.clone(),
+        Arc::new(relais_platform::clock::SystemClock),
+        relais_platform::tasks::EngineConfig {
+            queues: vec![("default".into(), 10), ("imports".into(), 2)],
+            ..relais_platform::tasks::EngineConfig::default()
+        },
     )
     .register(relais_platform::tasks::Noop)
-    .register(relais_platform::tasks::SleepTask)
-    .build()
-    .unwrap();
+    .register(relais_platform::tasks::SleepTask);
+    let engine = registry.engine_tasks(builder, false).build().unwrap();
+    let imports = registry.with_engine(engine.clone());
     let routes = vec![
         test_routes(gate.clone()),
         relais_http::tasks::routes(engine.clone()),
+        relais_http::imports::routes(imports.clone()),
     ];
     let (router, doc) = relais_http::app(platform.clone(), routes);
     TestApp {

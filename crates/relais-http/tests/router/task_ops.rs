@@ -80,7 +80,10 @@ pub(crate) async fn task_operations_api_stats_queues_workers(ctx: Ctx) {
     let health = send_as(&app, Role::Viewer, get_req("/api/async/health")).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["status"], "healthy");
-    assert_eq!(health.json()["queues"], serde_json::json!(["default"]));
+    assert_eq!(
+        health.json()["queues"],
+        serde_json::json!(["default", "imports"])
+    );
     let resume = request(Method::POST, "/api/queues/default/resume", None, "");
     assert_eq!(
         send_as(&app, Role::Operator, resume).await.json()["paused"],

@@ -300,3 +300,75 @@ fn task_retention_is_configured_or_off() {
         Duration::from_secs(7 * 86_400)
     );
 }
+
+#[test]
+fn import_settings_have_defaults_overrides_and_errors() {
+    use crate::imports::FileFormat;
+    let config = ConfigLoader::new()
+        .env(env(&[("RELAIS_DATA_DIR", "/srv/relais")]))
+        .load()
+        .unwrap();
+    let i = &config.imports;
+    assert_eq!(i, &ImportSettings::defaults_in(Path::new("/srv/relais")));
+    assert_eq!(i.dir, PathBuf::from("/srv/relais/imports"));
+    assert_eq!(i.defaults.max_size, 10_000_000);
+    assert_eq!(i.defaults.max_rows, 50_000);
+    assert_eq!(i.upload_rate.map(|r| r.to_string()), Some("10/h".into()));
+    // The upload limit joins the route limits unless limits.routes names the route.
+    let routes = i.with_upload_limit(&[]);
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].route(), "POST /api/imports/{id}");
+    let own = parse_route_limits("POST /api/imports/{id}=2/m").unwrap();
+    assert_eq!(i.with_upload_limit(&own), own);
+
+    let config = ConfigLoader::new()
+        .env(env(&[
+            (
+                "RELAIS_IMPORTS_TYPES",
+                "sample.max_rows=200000, sample.extensions=csv|.XLSX, pv.max_size=2MiB",
+            ),
+            ("RELAIS_IMPORTS_EXTENSIONS", "csv"),
+            ("RELAIS_IMPORTS_UPLOAD_RATE", "off"),
+            ("RELAIS_IMPORTS_RETENTION_SCHEDULE", "off"),
+            ("RELAIS_IMPORTS_SAMPLE", "on"),
+        ]))
+        .load()
+        .unwrap();
+    let i = &config.imports;
+    assert_eq!(i.defaults.formats, vec![FileFormat::Csv]);
+    assert_eq!(i.upload_rate, None);
+    assert_eq!(i.retention, None);
+    assert!(i.sample);
+    assert_eq!(i.types.len(), 2);
+    assert_eq!(i.types[0].max_rows, Some(200_000));
+    assert_eq!(
+        i.types[0].formats,
+        Some(vec![FileFormat::Csv, FileFormat::Xlsx])
+    );
+    assert_eq!(i.types[1].max_size, Some(2 << 20));
+
+    for (var, value, needle) in [
+        (
+            "RELAIS_IMPORTS_TYPES",
+            "sample.max_cols=3",
+            "unknown limit `max_cols`",
+        ),
+        (
+            "RELAIS_IMPORTS_TYPES",
+            "sample",
+            "expected TYPE.LIMIT=VALUE",
+        ),
+        ("RELAIS_IMPORTS_EXTENSIONS", "csv,pdf", "unknown extension"),
+        ("RELAIS_IMPORTS_BATCH_ROWS", "0", "from 1 to 100000"),
+        ("RELAIS_IMPORTS_MAX_ROWS", "-1", "above 0"),
+        ("RELAIS_IMPORTS_UPLOAD_RATE", "lots", "or `off`"),
+        ("RELAIS_IMPORTS_SAMPLE", "yes", "`on` or `off`"),
+    ] {
+        let err = ConfigLoader::new()
+            .env(env(&[(var, value)]))
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{var}={value}: {err}");
+    }
+}

@@ -7,6 +7,9 @@
 //! through [`Store::db`]). The conformance suite in `tests/store_conformance/` runs the same
 //! tests against both backends.
 
+mod audit;
+pub(crate) mod import_sample;
+mod imports;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -58,6 +61,24 @@ pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
             name: "tokens",
             sqlite: include_str!("../../migrations/sqlite/0004_tokens.sql"),
             postgres: include_str!("../../migrations/postgres/0004_tokens.sql"),
+        },
+        Migration {
+            version: 5,
+            name: "task_indexes",
+            sqlite: include_str!("../../migrations/sqlite/0005_task_indexes.sql"),
+            postgres: include_str!("../../migrations/postgres/0005_task_indexes.sql"),
+        },
+        Migration {
+            version: 6,
+            name: "imports",
+            sqlite: include_str!("../../migrations/sqlite/0006_imports.sql"),
+            postgres: include_str!("../../migrations/postgres/0006_imports.sql"),
+        },
+        Migration {
+            version: 7,
+            name: "audit",
+            sqlite: include_str!("../../migrations/sqlite/0007_audit.sql"),
+            postgres: include_str!("../../migrations/postgres/0007_audit.sql"),
         },
     ],
 };
@@ -495,6 +516,181 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
+/// Imports: records, their row issues, batch commits fenced by the resume offset, statistics
+/// and retention.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Inserts an import (status `pending`) in the transaction that enqueues its task.
+    async fn insert_import_in(
+        &self,
+        tx: &mut DbTx,
+        import: &crate::imports::NewImport,
+    ) -> Result<(), StoreError>;
+
+    /// One import, with the status its task implies when the task ended without finishing it.
+    async fn get_import(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<crate::imports::ImportRecord>, StoreError>;
+
+    /// Imports matching `filter`, newest first.
+    async fn list_imports(
+        &self,
+        filter: &crate::imports::ImportFilter,
+    ) -> Result<Vec<crate::imports::ImportRecord>, StoreError>;
+
+    /// The newest succeeded (not dry-run) import of `type_name` with this content, mode, scope
+    /// and sheet.
+    async fn find_import(
+        &self,
+        type_name: &str,
+        sha256: &str,
+        mode: &str,
+        scope: Option<&str>,
+        sheet: Option<&str>,
+    ) -> Result<Option<crate::imports::ImportRecord>, StoreError>;
+
+    /// Starts an attempt: `running`, one more attempt, first start time kept. `None` when the
+    /// import is finished (or missing).
+    async fn start_import(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::imports::ImportRecord>, StoreError>;
+
+    /// Records how the header was matched.
+    async fn set_import_columns(
+        &self,
+        id: Uuid,
+        columns: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Back to `pending` after a failed attempt that will be retried, with why.
+    async fn note_import_retry(&self, id: Uuid, message: &str) -> Result<(), StoreError>;
+
+    /// In the batch's transaction: adds its counts and issues and moves the resume offset, only
+    /// if the offset is still the one the batch started from (false otherwise: nothing written).
+    async fn commit_import_batch(
+        &self,
+        tx: &mut DbTx,
+        id: Uuid,
+        commit: &crate::imports::BatchCommit,
+    ) -> Result<bool, StoreError>;
+
+    /// Like [`ImportStore::commit_import_batch`], and sets the final status.
+    async fn finish_import(
+        &self,
+        tx: &mut DbTx,
+        id: Uuid,
+        status: crate::imports::ImportStatus,
+        error: Option<&str>,
+        commit: &crate::imports::BatchCommit,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a pending or running import outside a batch (failed or cancelled); false if it was
+    /// already finished.
+    async fn end_import(
+        &self,
+        id: Uuid,
+        status: crate::imports::ImportStatus,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Puts a failed or cancelled import back to `pending` with a new task, in the transaction
+    /// enqueueing it, and answers the record as that transaction sees it (`None` when the import
+    /// had meanwhile succeeded).
+    async fn requeue_import_in(
+        &self,
+        tx: &mut DbTx,
+        id: Uuid,
+        task_id: Uuid,
+    ) -> Result<Option<crate::imports::ImportRecord>, StoreError>;
+
+    /// Issues of an import in storage order, after `after_seq`.
+    async fn import_issues(
+        &self,
+        id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::imports::ImportIssue>, StoreError>;
+
+    /// Imports and rows by type and status.
+    async fn import_stats(&self) -> Result<Vec<crate::imports::ImportStatusCount>, StoreError>;
+
+    /// Writes down the status of unfinished imports whose task is over or gone; returns how many.
+    async fn reconcile_imports(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Finished imports created before `created_before` whose file is still kept.
+    async fn imports_with_files(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, crate::imports::FileFormat)>, StoreError>;
+
+    /// Records that the files of `ids` were deleted.
+    async fn mark_files_deleted(&self, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` finished imports created before `created_before` (with their
+    /// issues); returns them.
+    async fn delete_imports(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, crate::imports::FileFormat)>, StoreError>;
+
+    /// Which of `ids` have a record.
+    async fn existing_imports(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError>;
+}
+
+/// The audit trail: an append-only, hash-chained log (see [`crate::audit`]). Appends and
+/// pruning hold the chain head for their transaction, so every process extends one chain.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `records` in one transaction after the chain head, linking each to the previous
+    /// hash; returns each record's `(seq, hash)`, in order. Once the head is locked, `top_up` is
+    /// called once to add the records that arrived while the lock was awaited (group commit:
+    /// they share this transaction instead of waiting for the next).
+    async fn append_audit(
+        &self,
+        records: &mut Vec<crate::audit::AuditRecord>,
+        top_up: &mut (dyn for<'r> FnMut(&'r mut Vec<crate::audit::AuditRecord>) + Send),
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+
+    /// The chain head and anchor.
+    async fn audit_chain(&self) -> Result<crate::audit::ChainState, StoreError>;
+
+    /// Up to `limit` entries with `after_seq < seq <= through_seq`, in sequence order.
+    async fn audit_entries(
+        &self,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
+
+    /// Entries matching `filter`, newest (highest sequence number) first.
+    async fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
+
+    /// Counts of the entries written at or after `since`.
+    async fn audit_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<crate::audit::AuditCounts, StoreError>;
+
+    /// Deletes up to `batch` of the oldest entries, in sequence order, stopping at the first one
+    /// written at or after `before`; the last deleted entry becomes the anchor. `None` when
+    /// there was nothing to delete.
+    async fn prune_audit(
+        &self,
+        before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<Option<crate::audit::PruneOutcome>, StoreError>;
+}
+
 /// Signals between processes sharing the database: PostgreSQL `NOTIFY` on a channel per
 /// deployment (schema). Delivery is best effort (a process that is reconnecting misses some);
 /// every use has a polling fallback.
@@ -516,7 +712,15 @@ pub trait SignalStore: Send + Sync {
 /// Every storage role, as one object.
 #[async_trait]
 pub trait Store:
-    SchemaStore + HealthStore + MetaStore + TaskStore + TaskOpsStore + SignalStore + TokenStore
+    SchemaStore
+    + HealthStore
+    + MetaStore
+    + TaskStore
+    + TaskOpsStore
+    + SignalStore
+    + TokenStore
+    + ImportStore
+    + AuditStore
 {
     /// The backend in use.
     fn backend(&self) -> Backend;
@@ -546,6 +750,38 @@ pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError>
         } => Ok(Arc::new(
             postgres::PgStore::open(url, *max_connections, *connect_timeout).await?,
         )),
+    }
+}
+
+/// A new, empty PostgreSQL schema for a benchmark run, dropped by [`ScratchSchema::drop_now`]:
+/// every run starts from empty tables, as on a fresh SQLite file.
+pub struct ScratchSchema {
+    admin_url: String,
+    name: String,
+    /// The database URL with the schema as its search path.
+    pub url: String,
+}
+
+impl ScratchSchema {
+    /// Creates `relais_bench_<uuid>` on the server of `url`.
+    pub async fn create(url: &str) -> Result<Self, StoreError> {
+        let name = format!("relais_bench_{}", uuid::Uuid::now_v7().simple());
+        postgres::execute_once(url, &format!("CREATE SCHEMA {name}")).await?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Ok(Self {
+            admin_url: url.to_owned(),
+            url: format!("{url}{sep}options[search_path]={name}"),
+            name,
+        })
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop_now(self) -> Result<(), StoreError> {
+        postgres::execute_once(
+            &self.admin_url,
+            &format!("DROP SCHEMA {} CASCADE", self.name),
+        )
+        .await
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct PgStore {
     options: PgConnectOptions,
     /// The NOTIFY channel of this deployment (one per schema).
     channel: String,
+    /// The audit chain head as this process last wrote it (see `store/audit.rs`).
+    pub(super) audit_head: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS relais_schema_migrations (
@@ -40,6 +42,22 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS relais_schema_
     applied_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (component, version)
 )";
+
+/// Runs one statement on its own connection (schema administration for benchmarks).
+pub(super) async fn execute_once(url: &str, statement: &str) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let mut conn = PgConnection::connect(url)
+        .await
+        .map_err(|source| StoreError::Connect {
+            backend: "postgres",
+            source,
+        })?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
 
 impl PgStore {
     pub(crate) async fn open(
@@ -72,6 +90,7 @@ impl PgStore {
             pool,
             options,
             channel: format!("relais_{hex}"),
+            audit_head: std::sync::Mutex::new(None),
         })
     }
 

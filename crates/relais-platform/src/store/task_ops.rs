@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
-use super::tasks::{INSERT, TaskRow, bind_new_task, corrupt, micros, placeholders, time};
+use super::tasks::{
+    INSERT, TaskRow, bind_new_task, corrupt, micros, padded, placeholders, shaped, time,
+};
 use super::{StoreError, TaskOpsStore};
 use crate::tasks::{
     AttemptDuration, FinishedCounts, KindLimit, LimitedClaim, NewTask, QueueDepth, QueueState,
@@ -207,13 +209,15 @@ macro_rules! task_ops_store {
                     }
                 }
                 let mut tasks = Vec::new();
-                for ids in chosen.chunks(500) {
-                    let mut start = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(start_sql($postgres, ids.len())))
+                for ids in chosen.chunks(512) {
+                    // Padded with copies of the last id (see `padded`).
+                    let n = padded(ids.len(), 512);
+                    let mut start = sqlx::query_as::<_, TaskRow>(shaped("start", start_sql, $postgres, n))
                         .bind(at)
                         .bind(at)
                         .bind(worker);
-                    for id in ids {
-                        start = start.bind(*id);
+                    for k in 0..n {
+                        start = start.bind(ids[k.min(ids.len() - 1)]);
                     }
                     for row in start.fetch_all(&mut *tx).await? {
                         tasks.push(TaskRecord::try_from(row)?);
@@ -280,12 +284,18 @@ macro_rules! task_ops_store {
 
             async fn queue_depths(&self, now: DateTime<Utc>) -> Result<Vec<QueueDepth>, StoreError> {
                 let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT queue,
-                        COALESCE(SUM(CASE WHEN state <> 'running' AND scheduled_at <= $1 THEN 1 ELSE 0 END), 0),
-                        COALESCE(SUM(CASE WHEN state <> 'running' AND scheduled_at > $1 THEN 1 ELSE 0 END), 0),
-                        COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0),
-                        MIN(CASE WHEN state <> 'running' AND scheduled_at <= $1 THEN scheduled_at END)
-                     FROM relais_tasks WHERE state IN ('available', 'scheduled', 'retryable', 'running')
+                    // Queued tasks from the claim index, running ones from the running index.
+                    "SELECT queue, SUM(due), SUM(later), SUM(running), MIN(oldest_due) FROM (
+                        SELECT queue,
+                            CASE WHEN scheduled_at <= $1 THEN 1 ELSE 0 END AS due,
+                            CASE WHEN scheduled_at > $1 THEN 1 ELSE 0 END AS later,
+                            0 AS running,
+                            CASE WHEN scheduled_at <= $1 THEN scheduled_at END AS oldest_due
+                        FROM relais_tasks WHERE state IN ('available', 'scheduled', 'retryable')
+                        UNION ALL
+                        SELECT queue, 0, 0, 1, CAST(NULL AS BIGINT)
+                        FROM relais_tasks WHERE state = 'running'
+                     ) AS depths
                      GROUP BY queue ORDER BY queue",
                 )
                 .bind(micros(now))

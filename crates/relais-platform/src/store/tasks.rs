@@ -71,8 +71,11 @@ const INSERT_ERROR: &str =
     "INSERT INTO relais_task_errors (task_id, attempt, at, message, timed_out)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt) DO NOTHING";
 
-/// Rows per multi-row statement (12 parameters a row for inserts: well within both backends' limits).
-const CHUNK: usize = 100;
+/// Rows per multi-row insert (12 parameters a row: well within both backends' limits).
+const CHUNK: usize = 128;
+
+/// Rows per statement marking attempts succeeded (3 parameters a row).
+const SUCCEED_CHUNK: usize = 128;
 
 const INSERT_COLUMNS: &str =
     "INSERT INTO relais_tasks (id, kind, queue, args, state, priority, max_attempts,
@@ -91,6 +94,61 @@ pub(super) fn placeholders(postgres: bool, first: usize, n: usize) -> Vec<String
             }
         })
         .collect()
+}
+
+/// The sizes a batch of `n` rows is written in: full chunks of `max`, then powers of two. Every
+/// distinct row count is a distinct statement for the driver's statement cache; this bounds them
+/// to a handful, so batches of varying sizes do not prepare a statement each time.
+pub(super) fn batch_sizes(mut n: usize, max: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n >= max {
+        sizes.push(max);
+        n -= max;
+    }
+    while n > 0 {
+        let size = 1 << n.ilog2();
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
+
+/// The row count a batch of `n ≤ max` rows is padded to (by repeating its last row) so that
+/// every batch runs one of a handful of cached statements: the next power of two, at most `max`.
+pub(super) fn padded(n: usize, max: usize) -> usize {
+    n.next_power_of_two().min(max)
+}
+
+/// The text of a statement of a given shape, built once: batches come in a few fixed sizes (see
+/// [`batch_sizes`] and [`padded`]), so the cache stays small.
+pub(super) fn shaped(
+    name: &'static str,
+    build: fn(bool, usize) -> String,
+    postgres: bool,
+    rows: usize,
+) -> sqlx::AssertSqlSafe<std::sync::Arc<str>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Shapes = Mutex<HashMap<(&'static str, bool, usize), Arc<str>>>;
+    static SHAPES: OnceLock<Shapes> = OnceLock::new();
+    let key = (name, postgres, rows);
+    let mut shapes = SHAPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let text = shapes
+        .entry(key)
+        .or_insert_with(|| Arc::from(build(postgres, rows)))
+        .clone();
+    sqlx::AssertSqlSafe(text)
+}
+
+/// `SELECT … FOR UPDATE` of `rows` ids in id order (PostgreSQL).
+fn lock_ids_sql(postgres: bool, rows: usize) -> String {
+    format!(
+        "SELECT id FROM relais_tasks WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        placeholders(postgres, 1, rows).join(", ")
+    )
 }
 
 /// `INSERT … VALUES (…), (…)` for `rows` rows of 12 parameters, bound in order.
@@ -327,9 +385,11 @@ macro_rules! insert_in {
         let plain: Vec<usize> = (0..tasks.len())
             .filter(|&i| tasks[i].unique_key.is_none())
             .collect();
-        for chunk in plain.chunks(CHUNK) {
-            let sql = insert_many_sql($postgres, chunk.len());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut rest: &[usize] = &plain;
+        for size in batch_sizes(plain.len(), CHUNK) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut query = sqlx::query(shaped("insert", insert_many_sql, $postgres, chunk.len()));
             for &i in chunk {
                 let t = &tasks[i];
                 query = bind_new_task!(query, t);
@@ -457,14 +517,11 @@ macro_rules! task_store {
                 let mut tx = self.begin_write().await?;
                 if $postgres {
                     // Rows are locked in id order, as the heartbeat locks them: no deadlock.
-                    for chunk in items.chunks(10_000) {
-                        let sql = format!(
-                            "SELECT id FROM relais_tasks WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                            placeholders(true, 1, chunk.len()).join(", ")
-                        );
-                        let mut lock = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for (id, _, _) in chunk {
-                            lock = lock.bind(*id);
+                    for chunk in items.chunks(1_024) {
+                        let n = padded(chunk.len(), 1_024);
+                        let mut lock = sqlx::query(shaped("lock", lock_ids_sql, true, n));
+                        for k in 0..n {
+                            lock = lock.bind(chunk[k.min(chunk.len() - 1)].0);
                         }
                         lock.execute(&mut *tx).await?;
                     }
@@ -472,10 +529,12 @@ macro_rules! task_store {
                 let mut out: Vec<Option<TaskState>> = vec![None; items.len()];
                 let successes: Vec<usize> =
                     (0..items.len()).filter(|&i| matches!(items[i].2, Outcome::Succeeded(_))).collect();
-                for chunk in successes.chunks(CHUNK) {
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(succeed_many_sql($postgres, chunk.len())));
-                    for &i in chunk {
-                        let (id, attempt, outcome) = &items[i];
+                for chunk in successes.chunks(SUCCEED_CHUNK) {
+                    // Padded with copies of the last row: an update joins each row once.
+                    let rows = padded(chunk.len(), SUCCEED_CHUNK);
+                    let mut query = sqlx::query(shaped("succeed", succeed_many_sql, $postgres, rows));
+                    for k in 0..rows {
+                        let (id, attempt, outcome) = &items[chunk[k.min(chunk.len() - 1)]];
                         let result = match outcome {
                             Outcome::Succeeded(v) => v,
                             _ => &Value::Null,
@@ -660,7 +719,17 @@ macro_rules! task_store {
 
             async fn task_counts(&self) -> Result<Vec<(String, TaskState, i64)>, StoreError> {
                 let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT kind, state, COUNT(*) FROM relais_tasks GROUP BY kind, state ORDER BY kind, state",
+                    // One part per lifecycle stage, each read from its partial index alone.
+                    "SELECT kind, state, COUNT(*) FROM relais_tasks
+                        WHERE state IN ('available', 'scheduled', 'retryable') GROUP BY kind, state
+                     UNION ALL
+                     SELECT kind, state, COUNT(*) FROM relais_tasks
+                        WHERE state = 'running' GROUP BY kind, state
+                     UNION ALL
+                     SELECT kind, state, COUNT(*) FROM relais_tasks
+                        WHERE finished_at IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled', 'discarded')
+                        GROUP BY kind, state
+                     ORDER BY 1, 2",
                 )
                 .fetch_all(self.read())
                 .await?;
@@ -687,3 +756,29 @@ macro_rules! task_store {
 
 task_store!(SqliteStore, DbTx::Sqlite, false, CLAIM_SQLITE);
 task_store!(PgStore, DbTx::Postgres, true, CLAIM_POSTGRES);
+
+#[cfg(test)]
+mod tests {
+    use super::{batch_sizes, padded};
+
+    #[test]
+    fn batches_use_few_distinct_sizes() {
+        assert_eq!(batch_sizes(0, 128), Vec::<usize>::new());
+        assert_eq!(batch_sizes(1, 128), vec![1]);
+        assert_eq!(batch_sizes(100, 128), vec![64, 32, 4]);
+        assert_eq!(batch_sizes(300, 128), vec![128, 128, 32, 8, 4]);
+        for n in 0..1_000 {
+            let sizes = batch_sizes(n, 128);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two()));
+        }
+    }
+
+    #[test]
+    fn padding_rounds_up_to_a_power_of_two_within_the_cap() {
+        assert_eq!(padded(1, 128), 1);
+        assert_eq!(padded(3, 128), 4);
+        assert_eq!(padded(49, 128), 64);
+        assert_eq!(padded(128, 128), 128);
+    }
+}

@@ -156,45 +156,7 @@ impl TaskStats {
                 (kind, stats)
             })
             .collect();
-        let mut queues: BTreeMap<String, QueueStats> = BTreeMap::new();
-        let mut entry = |name: &str| {
-            queues
-                .entry(name.to_string())
-                .or_insert_with(|| QueueStats {
-                    queue: name.to_string(),
-                    paused: false,
-                    due: 0,
-                    scheduled: 0,
-                    running: 0,
-                    lag_seconds: 0.0,
-                })
-                .queue
-                .clone()
-        };
-        for q in i.queues {
-            entry(q);
-        }
-        for s in &i.states {
-            entry(&s.queue);
-        }
-        for d in &i.depths {
-            entry(&d.queue);
-        }
-        for s in i.states {
-            if let Some(q) = queues.get_mut(&s.queue) {
-                q.paused = s.paused;
-            }
-        }
-        for d in i.depths {
-            if let Some(q) = queues.get_mut(&d.queue) {
-                q.due = d.due;
-                q.scheduled = d.scheduled;
-                q.running = d.running;
-                q.lag_seconds = d.oldest_due_at.map_or(0.0, |at| {
-                    (i.now - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
-                });
-            }
-        }
+        let queues = queue_stats(i.now, i.depths, i.states, i.queues);
         TaskStats {
             at: i.now,
             by_state,
@@ -206,9 +168,47 @@ impl TaskStats {
             },
             durations,
             failure_rate,
-            queues: queues.into_values().collect(),
+            queues,
         }
     }
+}
+
+/// Every queue this process serves, is paused or resumed, or holds unfinished tasks, by name.
+pub(crate) fn queue_stats(
+    now: DateTime<Utc>,
+    depths: Vec<QueueDepth>,
+    states: Vec<QueueState>,
+    served: &[String],
+) -> Vec<QueueStats> {
+    fn entry<'a>(queues: &'a mut BTreeMap<String, QueueStats>, name: &str) -> &'a mut QueueStats {
+        queues
+            .entry(name.to_string())
+            .or_insert_with(|| QueueStats {
+                queue: name.to_string(),
+                paused: false,
+                due: 0,
+                scheduled: 0,
+                running: 0,
+                lag_seconds: 0.0,
+            })
+    }
+    let mut queues: BTreeMap<String, QueueStats> = BTreeMap::new();
+    for q in served {
+        entry(&mut queues, q);
+    }
+    for s in states {
+        entry(&mut queues, &s.queue).paused = s.paused;
+    }
+    for d in depths {
+        let q = entry(&mut queues, &d.queue);
+        q.due = d.due;
+        q.scheduled = d.scheduled;
+        q.running = d.running;
+        q.lag_seconds = d.oldest_due_at.map_or(0.0, |at| {
+            (now - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
+        });
+    }
+    queues.into_values().collect()
 }
 
 #[cfg(test)]

@@ -61,6 +61,9 @@ pub(crate) async fn migrations_apply_once_and_report_status(ctx: Ctx) {
             ("platform", 2, "tasks"),
             ("platform", 3, "task_operations"),
             ("platform", 4, "tokens"),
+            ("platform", 5, "task_indexes"),
+            ("platform", 6, "imports"),
+            ("platform", 7, "audit"),
             ("conformance", 1, "widgets")
         ]
     );

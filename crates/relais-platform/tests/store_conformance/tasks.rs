@@ -554,6 +554,97 @@ pub(crate) async fn a_batch_of_outcomes_is_fenced_per_attempt(ctx: Ctx) {
     db.close().await;
 }
 
+/// Batches are written in statements of a few fixed sizes (split, or padded by repeating a row):
+/// every task of an odd-sized batch is inserted once and gets its own outcome.
+pub(crate) async fn large_batches_keep_each_task_apart(ctx: Ctx) {
+    let db = migrated(&ctx).await;
+    let tasks: Vec<NewTask> = (0..301).map(|_| new_task("conformance.large")).collect();
+    let inserted = db.insert_tasks(&tasks).await.unwrap();
+    assert_eq!(inserted.len(), 301);
+    let claimed = db.claim_tasks("default", "w1", 500, t(0)).await.unwrap();
+    assert_eq!(claimed.len(), 301, "every task inserted once");
+    let items: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, task)| (task.id, 1, Outcome::Succeeded(serde_json::json!(i))))
+        .collect();
+    let states = db.finish_tasks("w1", &items, t(1)).await.unwrap();
+    assert_eq!(states, vec![Some(TaskState::Succeeded); 300]);
+    for (i, task) in tasks.iter().enumerate() {
+        let record = db.get_task(task.id).await.unwrap().unwrap();
+        if i == 0 {
+            assert_eq!(record.state, TaskState::Running);
+        } else {
+            assert_eq!(record.result, Some(serde_json::json!(i)), "task {i}");
+        }
+    }
+    db.close().await;
+}
+
+/// Counts are read per lifecycle stage (queued, running, finished): every state of every kind
+/// is counted once.
+pub(crate) async fn counts_cover_every_state_of_every_kind(ctx: Ctx) {
+    let db = migrated(&ctx).await;
+    for kind in ["conformance.a", "conformance.b"] {
+        // Claimed in order: succeeded, failed (permanent), retryable, cancelled, discarded, running.
+        for _ in 0..6 {
+            insert(&db, new_task(kind)).await;
+        }
+        let mut last = new_task(kind);
+        last.max_attempts = 1;
+        let claimed = db.claim_tasks("default", "w1", 6, t(1)).await.unwrap();
+        assert_eq!(claimed.len(), 6);
+        let fail = |retry: bool| Outcome::Failed {
+            error: "x".into(),
+            timed_out: false,
+            retry_at: retry.then(|| t(100)),
+        };
+        let items = vec![
+            (claimed[0].id, 1, Outcome::Succeeded(serde_json::json!(1))),
+            (claimed[1].id, 1, fail(false)),
+            (claimed[2].id, 1, fail(true)),
+            (claimed[3].id, 1, Outcome::Cancelled),
+        ];
+        db.finish_tasks("w1", &items, t(2)).await.unwrap();
+        let once = insert(&db, last).await;
+        db.claim_tasks("default", "w1", 1, t(3)).await.unwrap();
+        db.finish_task(once.id, 1, "w1", &fail(true), t(4))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    for kind in ["conformance.a", "conformance.b"] {
+        insert(&db, new_task(kind)).await; // available
+        let mut later = new_task(kind);
+        later.scheduled_at = t(500);
+        insert(&db, later).await; // scheduled
+    }
+    let counts = db.task_counts().await.unwrap();
+    let mut expected = Vec::new();
+    for kind in ["conformance.a", "conformance.b"] {
+        for (state, n) in [
+            (TaskState::Available, 1),
+            (TaskState::Cancelled, 1),
+            (TaskState::Discarded, 1),
+            (TaskState::Failed, 1),
+            (TaskState::Retryable, 1),
+            (TaskState::Running, 2),
+            (TaskState::Scheduled, 1),
+            (TaskState::Succeeded, 1),
+        ] {
+            expected.push((kind.to_owned(), state, n));
+        }
+    }
+    assert_eq!(counts, expected);
+    let depths = db.queue_depths(t(10)).await.unwrap();
+    assert_eq!(depths.len(), 1);
+    let d = &depths[0];
+    assert_eq!((d.due, d.scheduled, d.running), (2, 4, 4), "{d:?}");
+    assert_eq!(d.oldest_due_at, Some(t(0)));
+    db.close().await;
+}
+
 pub(crate) async fn listing_filters_and_pages_newest_first(ctx: Ctx) {
     let db = migrated(&ctx).await;
     let mut ids = Vec::new();

@@ -1,9 +1,9 @@
 //! Operating the engine: this process's worker registration, queue pause and resume, workers and
 //! statistics.
 
-use super::{Engine, EngineError, Inner, lock};
+use super::{Engine, EngineError, Inner};
 use crate::tasks::operations::{QueueState, WorkerInfo, WorkerQueue};
-use crate::tasks::stats::{Inputs, TaskStats};
+use crate::tasks::stats::{Inputs, QueueStats, TaskStats, queue_stats};
 
 /// Most durations read for the percentiles.
 const DURATION_SAMPLES: u32 = 100_000;
@@ -103,32 +103,16 @@ impl Engine {
         self.inner.store.backend().as_str()
     }
 
-    /// Whether `queue` is served by this process.
-    pub fn serves(&self, queue: &str) -> bool {
-        self.inner.wake.contains_key(queue)
-    }
-
     /// Worker processes registered in the database (this one included once it has beaten).
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>, EngineError> {
         Ok(self.inner.store.list_workers().await?)
-    }
-
-    /// This process's registration, as it would be stored now.
-    pub fn this_worker(&self) -> WorkerInfo {
-        self.inner.worker_info(lock(&self.inner.running).len())
     }
 
     /// Counts, throughput, durations, failure rate and queue lag.
     pub async fn stats(&self) -> Result<TaskStats, EngineError> {
         let store = &self.inner.store;
         let now = self.inner.clock.now();
-        let queues: Vec<String> = self
-            .inner
-            .config
-            .queues
-            .iter()
-            .map(|(q, _)| q.clone())
-            .collect();
+        let queues = self.served_queues();
         Ok(TaskStats::assemble(Inputs {
             now,
             counts: store.task_counts().await?,
@@ -140,6 +124,27 @@ impl Engine {
             states: store.queue_states().await?,
             queues: &queues,
         }))
+    }
+
+    /// Depth, pause and lag of every queue (the queue part of [`Engine::stats`], alone).
+    pub async fn queues(&self) -> Result<Vec<QueueStats>, EngineError> {
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        Ok(queue_stats(
+            now,
+            store.queue_depths(now).await?,
+            store.queue_states().await?,
+            &self.served_queues(),
+        ))
+    }
+
+    fn served_queues(&self) -> Vec<String> {
+        self.inner
+            .config
+            .queues
+            .iter()
+            .map(|(q, _)| q.clone())
+            .collect()
     }
 
     /// How long a worker may stay silent before it counts as gone (the rescue delay).

@@ -105,12 +105,9 @@ impl Inner {
                 .await?;
             if let TickOutcome::Enqueued(id) = outcome {
                 tracing::info!(schedule = %s.name, %tick, task_id = %id, "enqueued a scheduled task");
-                metrics::counter!("relais_tasks_enqueued_total", "kind" => task.kind.clone())
-                    .increment(1);
                 if let Some(record) = self.store.get_task(id).await? {
-                    self.publish(&record, None);
+                    self.announce(&[(record, true)]).await;
                 }
-                self.wake_everywhere(&task.queue);
             }
             done.push((s.name.clone(), outcome));
         }
