@@ -60,7 +60,7 @@ impl Siret {
     fn check_digit_ok(&self) -> bool {
         if &self.0[..9] == LA_POSTE {
             let sum: u32 = self.0.iter().map(|d| u32::from(d - b'0')).sum();
-            return sum % 5 == 0;
+            return sum.is_multiple_of(5);
         }
         // Luhn: from the right, every second digit doubled.
         let sum: u32 = self
@@ -78,7 +78,7 @@ impl Siret {
                 }
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 }
 
