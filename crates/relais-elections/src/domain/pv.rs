@@ -64,6 +64,35 @@ impl Union {
 /// Votes per union, indexed by [`Union::index`].
 pub type UnionVotes = [Votes; 8];
 
+/// One value per union, indexed by [`Union`]; serialised as an object keyed by [`Union::key`]
+/// (`{"cgt": …, "cfdt": …, …}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByUnion<T>(pub [T; 8]);
+
+impl<T> std::ops::Index<Union> for ByUnion<T> {
+    type Output = T;
+    fn index(&self, union: Union) -> &T {
+        &self.0[union.index()]
+    }
+}
+
+impl<T> std::ops::IndexMut<Union> for ByUnion<T> {
+    fn index_mut(&mut self, union: Union) -> &mut T {
+        &mut self.0[union.index()]
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for ByUnion<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(UNIONS.len()))?;
+        for union in UNIONS {
+            map.serialize_entry(union.key(), &self[union])?;
+        }
+        map.end()
+    }
+}
+
 /// Whether a PV records an election or its absence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
