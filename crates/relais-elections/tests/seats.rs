@@ -241,7 +241,7 @@ proptest! {
     ) {
         let j = pick.index(votes.len());
         let mut more = votes.clone();
-        more[j] = more[j] + Votes::from_units(gain);
+        more[j] += Votes::from_units(gain);
         let before = allocate(seats, votes.iter().copied().sum(), &votes);
         let after = allocate(seats, more.iter().copied().sum(), &more);
         prop_assert!(after.seats[j] >= before.seats[j], "{:?} then {:?}", before, after);

@@ -443,7 +443,11 @@ fn seat_totals(rows: &[PvRow], s: &mut Scratch) -> SeatTotals {
             }
             continue;
         }
-        let to_fill = row.seats_to_fill.unwrap_or(s.split.seats[k]);
+        // Without counts the estimate was computed above, with one entry per election row.
+        let to_fill = match row.seats_to_fill {
+            Some(n) => n,
+            None => s.split.seats[k],
+        };
         t.to_fill += to_fill;
         if row.kind == PvKind::Carence {
             t.vacant += to_fill;
