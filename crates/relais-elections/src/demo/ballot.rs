@@ -125,7 +125,11 @@ fn share_out(rng: &mut Rng, est: &Establishment, college: &str, sve: i64, votes:
 /// in hundredths (half each, or an agreed proportion).
 fn joint_list(rng: &mut Rng, weights: &[f64; 8], votes: &mut [Votes; 8]) {
     let standing: Vec<usize> = (0..8).filter(|u| weights[*u] > 0.0).collect();
-    let members = if standing.len() >= 3 && rng.chance(0.1) { 3 } else { 2 };
+    let members = if standing.len() >= 3 && rng.chance(0.1) {
+        3
+    } else {
+        2
+    };
     let mut partners = [0usize; 3];
     let mut pool = standing;
     for slot in partners.iter_mut().take(members) {

@@ -123,11 +123,12 @@ impl Plan {
             self.invitations.sort_unstable();
             return;
         }
-        // Overdue: the last election did not happen (no PV), though the unions were invited.
+        // Overdue: the last election did not happen (no PV), though the unions were invited
+        // (its invitations, up to six months before it, are drawn again).
         if rng.chance(0.04)
             && let Some(last) = self.elections.pop()
         {
-            self.invitations.retain(|d| *d < last.date - Days::new(130));
+            self.invitations.retain(|d| *d < last.date - Days::new(190));
             if rng.chance(0.9) {
                 self.invite(rng, last.date, today);
             }
@@ -147,7 +148,14 @@ impl Plan {
             .push(window.today - Days::new(rng.u64(0..730)));
     }
 
-    fn push(&mut self, rng: &mut Rng, window: &Window, date: NaiveDate, carence: bool, headcount: f64) {
+    fn push(
+        &mut self,
+        rng: &mut Rng,
+        window: &Window,
+        date: NaiveDate,
+        carence: bool,
+        headcount: f64,
+    ) {
         self.elections.push(Election {
             date,
             carence,

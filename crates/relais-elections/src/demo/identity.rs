@@ -89,10 +89,10 @@ impl SiretMint {
             self.next_company += 1;
             // One company in 50 in the SIRENs starting with 0 (about 2 % in the real file),
             // the others in those starting with 1–9: two permutations, so no SIREN repeats.
-            let body = if c % 50 == 0 {
+            let body = if c % 50 == 49 {
                 self.permute(c / 50, ZERO_LED)
             } else {
-                ZERO_LED + self.permute(c - c / 50 - 1, COMPANY_SPACE)
+                ZERO_LED + self.permute(c - (c + 1) / 50, COMPANY_SPACE)
             };
             let mut siren = [b'0'; 9];
             write_digits(&mut siren[..8], body);
@@ -165,9 +165,11 @@ impl Company {
             affinity[pick_union(rng, &affinity, &[false; 8])] *= 2.0;
         }
         let name = company_name(rng, sector);
-        let enseigne = rng
-            .chance(0.25)
-            .then(|| name.split(' ').next().unwrap_or("").to_owned());
+        // A shop sign: the name's most distinctive (longest) word.
+        let enseigne = rng.chance(0.25).then(|| {
+            let word = name.split([' ', ',', '"']).max_by_key(|w| w.len());
+            word.unwrap_or_default().to_owned()
+        });
         Company {
             siren: mint.siren(),
             name,
@@ -292,7 +294,11 @@ fn siret_of(company: &Company) -> [u8; 14] {
         // The digit sum must be a multiple of 5: one of two digits does it.
         let sum: u32 = siret[..13].iter().map(|d| u32::from(d - b'0')).sum();
         let low = (5 - sum % 5) % 5;
-        let high = if company.next_nic % 2 == 0 { low + 5 } else { low };
+        let high = if company.next_nic.is_multiple_of(2) {
+            low + 5
+        } else {
+            low
+        };
         b'0' + high as u8
     } else {
         b'0' + luhn_digit(&siret[..13])
@@ -426,7 +432,7 @@ mod tests {
             la_poste += usize::from(company.la_poste);
             for i in 0..company.establishments.min(5) {
                 let e = Establishment::new(&mut rng, &tables, &mut company, i);
-                let parsed = Siret::parse(e.siret_str()).expect(e.siret_str());
+                let parsed = Siret::parse(e.siret_str()).unwrap_or_else(|err| panic!("{err}"));
                 assert_eq!(parsed.as_str(), e.siret_str());
             }
         }

@@ -85,7 +85,9 @@ pub struct DemoCounts {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     /// `today` is outside the cycle table, or less than a year into its first cycle.
-    #[error("the demo data end on {today}, which must fall in a configured cycle ({cycles}) at least a year after its start")]
+    #[error(
+        "the demo data end on {today}, which must fall in a configured cycle ({cycles}) at least a year after its start"
+    )]
     Today {
         /// The requested end.
         today: NaiveDate,

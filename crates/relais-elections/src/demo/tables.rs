@@ -10,7 +10,12 @@ pub(super) struct Town {
     pub(super) weight: u32,
 }
 
-const fn town(name: &'static str, cp: &'static str, departement: &'static str, weight: u32) -> Town {
+const fn town(
+    name: &'static str,
+    cp: &'static str,
+    departement: &'static str,
+    weight: u32,
+) -> Town {
     Town {
         name,
         cp,
@@ -202,10 +207,7 @@ pub(super) const SECTORS: &[Sector] = &[
         "2264",
         27,
         &[
-            (
-                "8710A",
-                "Hébergement médicalisé pour personnes âgées",
-            ),
+            ("8710A", "Hébergement médicalisé pour personnes âgées"),
             ("8610Z", "Activités hospitalières"),
         ],
         &["EHPAD", "CLINIQUE", "RESIDENCE"],
@@ -357,7 +359,10 @@ pub(super) const SECTORS: &[Sector] = &[
 pub(super) const LA_POSTE_SECTOR: Sector = sector(
     "5516",
     0,
-    &[("5310Z", "Activités de poste dans le cadre d'une obligation de service universel")],
+    &[(
+        "5310Z",
+        "Activités de poste dans le cadre d'une obligation de service universel",
+    )],
     &["LA POSTE"],
 );
 
@@ -369,7 +374,11 @@ pub(super) struct Structure {
     pub(super) median_headcount: f64,
 }
 
-const fn structure(colleges: &'static [&'static str], weight: u32, median_headcount: f64) -> Structure {
+const fn structure(
+    colleges: &'static [&'static str],
+    weight: u32,
+    median_headcount: f64,
+) -> Structure {
     Structure {
         colleges,
         weight,
@@ -396,7 +405,11 @@ pub(super) const STRUCTURES: &[Structure] = &[
     structure(&["01", "02", "03", "04"], 12, 600.0),
     structure(&["01", "01", "02", "02", "03"], 6, 900.0),
     structure(&["01", "02", "02", "03", "03", "04"], 4, 1500.0),
-    structure(&["01", "01", "02", "02", "03", "03", "04", "04", "04"], 2, 3000.0),
+    structure(
+        &["01", "01", "02", "02", "03", "03", "04", "04", "04"],
+        2,
+        3000.0,
+    ),
 ];
 
 /// La Poste's establishments: several PVs per collège on one day.
@@ -414,32 +427,116 @@ pub(super) const UNION_WEIGHTS: [f64; 8] = [0.36, 0.48, 0.27, 0.17, 0.17, 0.07, 
 pub(super) const UNION_STRENGTH: [f64; 8] = [1.0, 1.1, 0.9, 0.7, 0.8, 0.7, 0.8, 0.8];
 
 pub(super) const SURNAMES: &[&str] = &[
-    "MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU",
-    "LAURENT", "SIMON", "MICHEL", "LEFEBVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL",
-    "FOURNIER", "GIRARD", "BONNET", "DUPONT", "LAMBERT", "FONTAINE", "ROUSSEAU", "VINCENT",
-    "MULLER", "LEFEVRE", "FAURE", "ANDRE", "MERCIER", "BLANC", "GUERIN", "BOYER", "GARNIER",
-    "CHEVALIER", "FRANCOIS", "LEGRAND", "GAUTHIER", "GARCIA", "PERRIN", "ROBIN", "CLEMENT",
-    "MORIN", "NICOLAS", "HENRY", "ROUSSEL", "MATHIEU", "GAUTIER", "MASSON",
+    "MARTIN",
+    "BERNARD",
+    "THOMAS",
+    "PETIT",
+    "ROBERT",
+    "RICHARD",
+    "DURAND",
+    "DUBOIS",
+    "MOREAU",
+    "LAURENT",
+    "SIMON",
+    "MICHEL",
+    "LEFEBVRE",
+    "LEROY",
+    "ROUX",
+    "DAVID",
+    "BERTRAND",
+    "MOREL",
+    "FOURNIER",
+    "GIRARD",
+    "BONNET",
+    "DUPONT",
+    "LAMBERT",
+    "FONTAINE",
+    "ROUSSEAU",
+    "VINCENT",
+    "MULLER",
+    "LEFEVRE",
+    "FAURE",
+    "ANDRE",
+    "MERCIER",
+    "BLANC",
+    "GUERIN",
+    "BOYER",
+    "GARNIER",
+    "CHEVALIER",
+    "FRANCOIS",
+    "LEGRAND",
+    "GAUTHIER",
+    "GARCIA",
+    "PERRIN",
+    "ROBIN",
+    "CLEMENT",
+    "MORIN",
+    "NICOLAS",
+    "HENRY",
+    "ROUSSEL",
+    "MATHIEU",
+    "GAUTIER",
+    "MASSON",
 ];
 
 pub(super) const PLACES: &[&str] = &[
-    "SAINT JOSEPH", "LES TILLEULS", "DU LAC", "DES ALPES", "DU MIDI", "DE L'OUEST", "DU RHONE",
-    "LES GLYCINES", "SAINTE MARIE", "DU VAL DE LOIRE", "DES PINS", "LA ROSERAIE", "DU PARC",
-    "DE LA VALLEE", "ATLANTIQUE", "MEDITERRANEE", "DU NORD", "DE PROVENCE", "LES CEDRES",
+    "SAINT JOSEPH",
+    "LES TILLEULS",
+    "DU LAC",
+    "DES ALPES",
+    "DU MIDI",
+    "DE L'OUEST",
+    "DU RHONE",
+    "LES GLYCINES",
+    "SAINTE MARIE",
+    "DU VAL DE LOIRE",
+    "DES PINS",
+    "LA ROSERAIE",
+    "DU PARC",
+    "DE LA VALLEE",
+    "ATLANTIQUE",
+    "MEDITERRANEE",
+    "DU NORD",
+    "DE PROVENCE",
+    "LES CEDRES",
     "NOTRE DAME",
 ];
 
 pub(super) const LEGAL_FORMS: &[&str] = &["SAS", "SA", "SARL", "SASU", "SCOP", "SNC"];
 
 pub(super) const STREET_KINDS: &[&str] = &[
-    "rue", "avenue", "boulevard", "chemin", "route", "place", "allée", "impasse", "zone industrielle",
+    "rue",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "route",
+    "place",
+    "allée",
+    "impasse",
+    "zone industrielle",
 ];
 
 pub(super) const STREET_NAMES: &[&str] = &[
-    "de la République", "Victor Hugo", "Jean Jaurès", "de la Gare", "du Général de Gaulle",
-    "Pasteur", "des Lilas", "de l'Industrie", "Gambetta", "de Paris", "Émile Zola",
-    "des Acacias", "du Moulin", "Jean Moulin", "de la Liberté", "des Écoles", "Voltaire",
-    "du Stade", "des Artisans", "de Verdun",
+    "de la République",
+    "Victor Hugo",
+    "Jean Jaurès",
+    "de la Gare",
+    "du Général de Gaulle",
+    "Pasteur",
+    "des Lilas",
+    "de l'Industrie",
+    "Gambetta",
+    "de Paris",
+    "Émile Zola",
+    "des Acacias",
+    "du Moulin",
+    "Jean Moulin",
+    "de la Liberté",
+    "des Écoles",
+    "Voltaire",
+    "du Stade",
+    "des Artisans",
+    "de Verdun",
 ];
 
 /// Where the union learned of the invitation (the upstream template's `Source`).

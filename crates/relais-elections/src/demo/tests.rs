@@ -14,8 +14,12 @@ fn today() -> NaiveDate {
 
 fn run(pv_rows: u64, seed: u64) -> (Vec<u8>, Vec<u8>, DemoCounts) {
     let (mut pv, mut invitations) = (Vec::new(), Vec::new());
-    let counts = generate(&DemoSpec::new(pv_rows, seed, today()), &mut pv, &mut invitations)
-        .expect("generated");
+    let counts = generate(
+        &DemoSpec::new(pv_rows, seed, today()),
+        &mut pv,
+        &mut invitations,
+    )
+    .expect("generated");
     (pv, invitations, counts)
 }
 
@@ -77,12 +81,14 @@ fn every_row_parses_and_the_mix_is_realistic() {
         assert_eq!(siret.as_str(), &row[siret_c], "written as 14 digits");
         la_poste += usize::from(siret.siren() == "356000000");
         leading_zero += usize::from(row[siret_c].starts_with('0'));
-        assert!(pv_numbers.insert(row[0].to_owned()), "PV numbers are unique");
-        let ident: Vec<String> = [2, 3, 4, 18]
-            .iter()
-            .map(|i| row[*i].to_owned())
-            .collect();
-        let known = identity.entry(row[siret_c].to_owned()).or_insert(ident.clone());
+        assert!(
+            pv_numbers.insert(row[0].to_owned()),
+            "PV numbers are unique"
+        );
+        let ident: Vec<String> = [2, 3, 4, 18].iter().map(|i| row[*i].to_owned()).collect();
+        let known = identity
+            .entry(row[siret_c].to_owned())
+            .or_insert(ident.clone());
         assert_eq!(*known, ident, "identity is stable per SIRET");
 
         let d = date(&row[date_c], "%Y%m%d");
@@ -123,16 +129,28 @@ fn every_row_parses_and_the_mix_is_realistic() {
     let election_rows = N as usize - carences;
     let cgt_share = cgt as f64 / election_rows as f64;
     assert!((0.33..0.44).contains(&cgt_share), "CGT on {cgt_share}");
-    assert!((0.05..0.2).contains(&share(carences)), "{carences} carences");
-    assert!((0.005..0.05).contains(&share(decimals)), "{decimals} rows with decimals");
+    assert!(
+        (0.05..0.2).contains(&share(carences)),
+        "{carences} carences"
+    );
+    assert!(
+        (0.005..0.05).contains(&share(decimals)),
+        "{decimals} rows with decimals"
+    );
     assert!(seats > N as usize / 5, "{seats} rows with seats");
     assert!(la_poste > 0 && leading_zero > 0);
     assert!(sve_above_votants > 0 && no_inscrits > 0, "oddities present");
     for code in ["01", "02", "03", "04", "05"] {
-        assert!(colleges.get(code).copied().unwrap_or(0) > 500, "{colleges:?}");
+        assert!(
+            colleges.get(code).copied().unwrap_or(0) > 500,
+            "{colleges:?}"
+        );
     }
     for cycle in ["C3", "C4", "C5"] {
-        assert!(cycle_rows.get(cycle).copied().unwrap_or(0) > 5_000, "{cycle_rows:?}");
+        assert!(
+            cycle_rows.get(cycle).copied().unwrap_or(0) > 5_000,
+            "{cycle_rows:?}"
+        );
     }
     let multi_cycle = pv_dates
         .values()
@@ -141,12 +159,19 @@ fn every_row_parses_and_the_mix_is_realistic() {
             set.len() >= 2
         })
         .count();
-    assert!(multi_cycle > identity.len() / 3, "{multi_cycle} SIRETs over several cycles");
+    assert!(
+        multi_cycle > identity.len() / 3,
+        "{multi_cycle} SIRETs over several cycles"
+    );
 
     let (header, invitations) = records(&invitations);
     assert_eq!(header.iter().collect::<Vec<_>>(), INVITATION_COLUMNS);
     assert_eq!(invitations.len() as u64, counts.invitations);
-    assert!(invitations.len() > 2_000, "{} invitations", invitations.len());
+    assert!(
+        invitations.len() > 2_000,
+        "{} invitations",
+        invitations.len()
+    );
     let mut followed = 0;
     let mut unanswered = Vec::new();
     let mut invitation_sirets = HashSet::new();
@@ -157,10 +182,17 @@ fn every_row_parses_and_the_mix_is_realistic() {
         assert!(d <= today());
         assert_eq!(inv[6].len(), 5, "postal code");
         assert!(["Oui", "Non"].contains(&&inv[12]));
-        match pv_dates.get(&inv[0]).and_then(|ds| ds.iter().filter(|p| **p >= d).min()) {
+        match pv_dates
+            .get(&inv[0])
+            .and_then(|ds| ds.iter().filter(|p| **p >= d).min())
+        {
             Some(pv) => {
                 followed += 1;
-                assert!((*pv - d).num_days() <= 181, "{} invited {d}, PV {pv}", &inv[0]);
+                assert!(
+                    (*pv - d).num_days() <= 181,
+                    "{} invited {d}, PV {pv}",
+                    &inv[0]
+                );
             }
             None => unanswered.push(d),
         }
@@ -171,7 +203,10 @@ fn every_row_parses_and_the_mix_is_realistic() {
         .iter()
         .filter(|d| (today() - **d).num_days() <= 120)
         .count();
-    assert!(recent > 0 && recent < unanswered.len(), "recent and old ones");
+    assert!(
+        recent > 0 && recent < unanswered.len(),
+        "recent and old ones"
+    );
 
     let sirets: HashSet<&String> = identity.keys().chain(invitation_sirets.iter()).collect();
     assert_eq!(counts.sirets, sirets.len() as u64);

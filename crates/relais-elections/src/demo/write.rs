@@ -103,7 +103,10 @@ impl<W: Write> Line<W> {
     fn text(&mut self, value: &str) {
         let value = value.as_bytes();
         self.separate();
-        if value.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        if value
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
             self.line.push(b'"');
             for b in value {
                 if *b == b'"' {
@@ -119,7 +122,11 @@ impl<W: Write> Line<W> {
 
     /// A field known to need no quoting (digits, codes, the fixed tables' names).
     fn plain(&mut self, value: &[u8]) {
-        debug_assert!(!value.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')));
+        debug_assert!(
+            !value
+                .iter()
+                .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        );
         self.separate();
         self.line.extend_from_slice(value);
     }

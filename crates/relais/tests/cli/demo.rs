@@ -31,7 +31,10 @@ pub(crate) async fn demo_elections_writes_pv_and_invitation_files(ctx: Ctx) {
     );
     let count = lines.count();
     assert!(count > 0);
-    assert!(stdout.contains(&format!("wrote {count} invitations")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("wrote {count} invitations")),
+        "{stdout}"
+    );
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
