@@ -72,6 +72,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Generate demonstration data files (nothing is written to the database).
+    Demo {
+        /// Which app's data.
+        #[command(subcommand)]
+        what: DemoCommand,
+    },
     /// Measure performance; prints medians of several runs.
     Bench {
         /// What to measure.
@@ -103,6 +109,41 @@ pub struct ImportArgs {
     /// Spreadsheets: the sheet to read (default: the first).
     #[arg(long)]
     pub sheet: Option<String>,
+}
+
+/// `relais demo` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Synthetic, realistic election results and PAP invitations, the same for the same seed.
+    ///
+    /// Writes DIR/pv.csv: one row per PV × collège in the normalised layout of the published
+    /// files (pv_number, siret, raison_sociale, ville, idcc, college, date YYYYMMDD, inscrits,
+    /// votants, sve, the eight unions' votes, departement, source_file), then `type` (CSE, or
+    /// CAR for a carence) and `sieges_a_pourvoir` (empty when the PV does not give it). Rows
+    /// cover the current cycle and the two before it, up to --today. And DIR/invitations.csv in
+    /// the upstream invitations template (SIRET, Date invitation DD/MM/YYYY, Raison sociale, …).
+    ///
+    /// Existing files of those names are replaced. Once the elections import types are
+    /// available, load the files with `relais import elections.pv DIR/pv.csv` (and the
+    /// invitations type for DIR/invitations.csv).
+    Elections(DemoElectionsArgs),
+}
+
+/// `relais demo elections` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoElectionsArgs {
+    /// PV rows to write (exactly).
+    #[arg(long, value_name = "N")]
+    pub pv_rows: u64,
+    /// Seed of the generator.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "relais-demo")]
+    pub out: PathBuf,
+    /// Last day of the data, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// `relais bench` subcommands.

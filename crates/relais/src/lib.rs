@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod demo;
 pub mod import_cmd;
 pub mod logging;
 

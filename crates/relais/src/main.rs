@@ -17,6 +17,16 @@ fn main() -> ExitCode {
         print!("{}", relais::version_text());
         return ExitCode::SUCCESS;
     }
+    if let Command::Demo { what } = cli.command {
+        // Files only: no configuration, database or runtime involved.
+        return match relais::demo::run(what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("relais: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match cli.load_config() {
         Ok(config) => config,
         Err(e) => {
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
             Command::Token { command } => relais::token(config, command).await,
             Command::Import(args) => relais::import_cmd::import(config, args).await,
             Command::Audit { command } => relais::audit(config, command).await,
-            Command::Version | Command::Config { .. } => Ok(()),
+            Command::Version | Command::Config { .. } | Command::Demo { .. } => Ok(()),
         }
     });
     match result {

@@ -12,6 +12,9 @@ use serde_json::Value;
 #[path = "cli/audit.rs"]
 mod audit;
 use audit::*;
+#[path = "cli/demo.rs"]
+mod demo;
+use demo::*;
 #[path = "cli/imports.rs"]
 mod imports;
 use imports::*;
@@ -32,6 +35,7 @@ suite!(
     sigkill_under_load_loses_no_audit_record,
     audit_verify_names_a_tampered_record,
     command_line_operations_are_recorded,
+    demo_elections_writes_pv_and_invitation_files => sqlite_only,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
