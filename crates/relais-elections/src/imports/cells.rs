@@ -22,7 +22,10 @@ pub(crate) fn siret(row: &Row<'_>, column: usize, issues: &mut Issues) -> Option
     };
     let numeric = matches!(cell, Cell::Int(_) | Cell::Float(_));
     let text = if numeric && text.len() < 14 && text.bytes().all(|b| b.is_ascii_digit()) {
-        issues.warning(column, "SIRET written as a number: its leading zeros are restored");
+        issues.warning(
+            column,
+            "SIRET written as a number: its leading zeros are restored",
+        );
         format!("{text:0>14}")
     } else {
         text.into_owned()

@@ -2,7 +2,9 @@
 //! SIRET and invitation date, in the upstream template's layout or with the same aliases.
 
 use chrono::NaiveDate;
-use relais_platform::imports::{Column, ImportContext, ImportType, Issues, Row, TypeLimits, Written};
+use relais_platform::imports::{
+    Column, ImportContext, ImportType, Issues, Row, TypeLimits, Written,
+};
 use relais_platform::store::{DbTx, StoreError};
 
 use super::cells;
@@ -85,12 +87,12 @@ const COLUMNS: &[Column] = &[
         &["Libellé activité", "libellé NAF"],
         "label of the main activity",
     ),
+    Column::optional("effectifs", &["tranche effectifs"], "headcount, as written"),
     Column::optional(
-        "effectifs",
-        &["tranche effectifs"],
-        "headcount, as written",
+        "actif",
+        &[],
+        "active establishment: oui/non, true/false, 1/0",
     ),
-    Column::optional("actif", &[], "active establishment: oui/non, true/false, 1/0"),
     Column::optional(
         "siege",
         &["Siège", "siege social"],
@@ -118,7 +120,12 @@ impl ImportType for InvitationImport {
         }
     }
 
-    fn parse(&self, row: &Row<'_>, _ctx: &ImportContext, issues: &mut Issues) -> Option<Invitation> {
+    fn parse(
+        &self,
+        row: &Row<'_>,
+        _ctx: &ImportContext,
+        issues: &mut Issues,
+    ) -> Option<Invitation> {
         let siret = cells::siret(row, SIRET, issues);
         let date = match cells::date(row.cell(DATE)) {
             Ok(Some(d)) => Some(d),

@@ -119,7 +119,12 @@ const COLUMNS: &[Column] = &[
     ),
     Column::required(
         "inscrits",
-        &["Inscrits", "num_inscrits", "nb_inscrits", "nombre d'inscrits"],
+        &[
+            "Inscrits",
+            "num_inscrits",
+            "nb_inscrits",
+            "nombre d'inscrits",
+        ],
         "registered voters (whole number)",
     ),
     Column::optional(
@@ -173,11 +178,7 @@ const COLUMNS: &[Column] = &[
         ],
         "seats to fill in the collège, when the PV gives it",
     ),
-    Column::optional(
-        "sieges_cgt",
-        &["siege_CGT", "Sièges CGT"],
-        "CGT seats won",
-    ),
+    Column::optional("sieges_cgt", &["siege_CGT", "Sièges CGT"], "CGT seats won"),
     Column::optional(
         "sieges_cfdt",
         &["siege_CFDT", "Sièges CFDT"],
@@ -619,7 +620,10 @@ fn idcc(row: &Row<'_>, issues: &mut Issues) -> (Option<String>, Option<String>) 
     if code.len() <= 4 && !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()) {
         return (Some(format!("{code:0>4}")), label.or(rest));
     }
-    issues.warning(IDCC, "no IDCC code (up to 4 digits) first: kept as the label");
+    issues.warning(
+        IDCC,
+        "no IDCC code (up to 4 digits) first: kept as the label",
+    );
     (None, label.or(Some(field.into_owned())))
 }
 
@@ -633,13 +637,7 @@ fn departement(text: String) -> String {
 }
 
 /// Accepted oddities of real files, as warnings.
-fn oddities(
-    kind: PvKind,
-    inscrits: i64,
-    votants: Option<i64>,
-    sve: Votes,
-    issues: &mut Issues,
-) {
+fn oddities(kind: PvKind, inscrits: i64, votants: Option<i64>, sve: Votes, issues: &mut Issues) {
     if let Some(v) = votants {
         if sve > Votes::whole(v) {
             issues.warning(SVE, format!("SVE ({sve}) above the votants ({v})"));

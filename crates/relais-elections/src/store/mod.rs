@@ -10,9 +10,9 @@
 mod invitations;
 mod pv;
 
+pub(crate) use invitations::upsert_invitations;
 pub use invitations::{StoredInvitation, invitations_of};
 pub use pv::{PvTotals, StoredPv, pv_rows_of, stream_pv, totals};
-pub(crate) use invitations::upsert_invitations;
 pub(crate) use pv::{delete_cycle_except, upsert_pv};
 
 use relais_platform::store::{Db, DbTx, StoreError};

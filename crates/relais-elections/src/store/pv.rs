@@ -168,7 +168,8 @@ impl Values {
     }
 
     fn into_stored(self, import_id: Uuid) -> Result<StoredPv, StoreError> {
-        let bad = |what: &str, value: &str| corrupt(format!("PV row {}: {what} {value:?}", self.key));
+        let bad =
+            |what: &str, value: &str| corrupt(format!("PV row {}: {what} {value:?}", self.key));
         let siret = Siret::parse(&self.siret).map_err(|_| bad("SIRET", &self.siret))?;
         let kind = match self.kind.as_str() {
             "cse" => PvKind::Cse,
@@ -182,8 +183,16 @@ impl Values {
         } else {
             Some(self.seats.map(|n| count(n).unwrap_or(0)))
         };
-        let [raison_sociale, ville, cp, departement, region, idcc, idcc_label, source_file] =
-            self.identity;
+        let [
+            raison_sociale,
+            ville,
+            cp,
+            departement,
+            region,
+            idcc,
+            idcc_label,
+            source_file,
+        ] = self.identity;
         Ok(StoredPv {
             key: self.key,
             row: PvRow {
@@ -351,10 +360,15 @@ async fn write(tx: &mut DbTx, rows: &[&Values], import_id: Uuid) -> Result<(), S
     }
     match tx {
         DbTx::Postgres(t) => {
-            let column = |f: fn(&Values) -> &str| -> Vec<&str> { rows.iter().map(|v| f(v)).collect() };
+            let column =
+                |f: fn(&Values) -> &str| -> Vec<&str> { rows.iter().map(|v| f(v)).collect() };
             let mut query = sqlx::query(PG_UPSERT.as_str())
                 .bind(column(|v| &v.key))
-                .bind(rows.iter().map(|v| v.pv_number.as_deref()).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|v| v.pv_number.as_deref())
+                        .collect::<Vec<_>>(),
+                )
                 .bind(column(|v| &v.siret))
                 .bind(column(|v| &v.kind))
                 .bind(rows.iter().map(|v| v.date).collect::<Vec<_>>())
@@ -458,12 +472,13 @@ pub(crate) async fn delete_cycle_except(
     import_id: Uuid,
 ) -> Result<u64, StoreError> {
     let deleted = on_tx!(tx, |conn| {
-        let wrote = sqlx::query("SELECT 1 FROM elections_pv WHERE cycle = $1 AND import_id = $2 LIMIT 1")
-            .bind(cycle.as_str())
-            .bind(import_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some();
+        let wrote =
+            sqlx::query("SELECT 1 FROM elections_pv WHERE cycle = $1 AND import_id = $2 LIMIT 1")
+                .bind(cycle.as_str())
+                .bind(import_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
         if !wrote {
             0
         } else {

@@ -18,7 +18,12 @@ pub(crate) async fn invitations_import_by_siret_and_date(ctx: Ctx) {
 "
     );
     let r = env
-        .import("elections.invitations", "invitations.csv", csv.as_bytes(), |_| {})
+        .import(
+            "elections.invitations",
+            "invitations.csv",
+            csv.as_bytes(),
+            |_| {},
+        )
         .await;
     assert_eq!(r.status, ImportStatus::Partial, "{r:#?}");
     assert_eq!(
@@ -40,11 +45,7 @@ pub(crate) async fn invitations_import_by_siret_and_date(ctx: Ctx) {
                 "siege",
                 "not yes or no (expected oui/non, true/false or 1/0): left empty"
             ),
-            i(
-                5,
-                "siret",
-                "34329419500238 fails the SIRET check digit"
-            ),
+            i(5, "siret", "34329419500238 fails the SIRET check digit"),
             i(6, "date_invitation", "required"),
         ]
     );
@@ -76,7 +77,12 @@ pub(crate) async fn invitations_import_by_siret_and_date(ctx: Ctx) {
     assert_eq!((again.counts.inserted, again.counts.unchanged), (0, 3));
     let changed = csv.replace("site syndical", "inspection du travail");
     let r = env
-        .import("elections.invitations", "changed.csv", changed.as_bytes(), |_| {})
+        .import(
+            "elections.invitations",
+            "changed.csv",
+            changed.as_bytes(),
+            |_| {},
+        )
         .await;
     assert_eq!(
         (r.counts.inserted, r.counts.updated, r.counts.unchanged),

@@ -47,7 +47,8 @@ fn pv_retenus() -> Vec<u8> {
     ws.write_number(1, 5, 12.0).unwrap();
     ws.write_string(1, 6, "Occitanie").unwrap();
     ws.write_number(1, 7, 3109.0).unwrap();
-    ws.write_string(1, 8, "INDUSTRIES ALIMENTAIRES DIVERSES").unwrap();
+    ws.write_string(1, 8, "INDUSTRIES ALIMENTAIRES DIVERSES")
+        .unwrap();
     ws.write_datetime_with_format(1, 9, ExcelDateTime::from_ymd(2022, 3, 15).unwrap(), &date)
         .unwrap();
     ws.write_string(1, 10, "01").unwrap();
@@ -94,16 +95,19 @@ pub(crate) async fn pv_retenus_workbook_with_trailing_space_headers(ctx: Ctx) {
     assert_eq!(matched["idcc"], "IDCC", "read trimmed");
     assert_eq!(matched["idcc_label"], "Lib IDCC");
     assert_eq!(matched["pv_number"], "N°PV");
-    assert_eq!(r.columns.as_ref().unwrap()["unknown"], serde_json::json!([]));
+    assert_eq!(
+        r.columns.as_ref().unwrap()["unknown"],
+        serde_json::json!([])
+    );
     let issues = env.issues(r.id).await;
-    let messages: Vec<(u64, &str)> = issues
-        .iter()
-        .map(|i| (i.row, i.message.as_str()))
-        .collect();
+    let messages: Vec<(u64, &str)> = issues.iter().map(|i| (i.row, i.message.as_str())).collect();
     assert_eq!(
         messages,
         vec![
-            (2, "SIRET written as a number: its leading zeros are restored"),
+            (
+                2,
+                "SIRET written as a number: its leading zeros are restored"
+            ),
             (
                 3,
                 "more than 4 decimals (binary-float noise?): rounded to 52.01"
@@ -121,7 +125,10 @@ pub(crate) async fn pv_retenus_workbook_with_trailing_space_headers(ctx: Ctx) {
         p.row.idcc_label.as_deref(),
         Some("INDUSTRIES ALIMENTAIRES DIVERSES")
     );
-    assert_eq!(p.row.raison_sociale.as_deref(), Some("LABORATOIRE NUTERGIA"));
+    assert_eq!(
+        p.row.raison_sociale.as_deref(),
+        Some("LABORATOIRE NUTERGIA")
+    );
     let lactalis = env.rows_of("34329419500239").await;
     let p = &lactalis[0];
     assert_eq!(p.key, "pv:4600002:02");

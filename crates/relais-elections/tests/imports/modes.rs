@@ -14,9 +14,9 @@ use crate::support::*;
 const HEADER: &str = "pv_number,siret,raison_sociale,ville,idcc,college,date,inscrits,votants,sve,cgt,cfdt,cgt_fo,cftc,cfe_cgc,solidaires,unsa,autres,departement,source_file\n";
 
 /// A normalised file with these rows (`pv,siret,college,date,inscrits,sve,cgt,cfdt`).
-fn normalised(rows: &[(&str, &str, &str, &str, &str, &str, &str, &str)]) -> Vec<u8> {
+fn normalised(rows: &[[&str; 8]]) -> Vec<u8> {
     let mut out = String::from(HEADER);
-    for (pv, siret, college, date, inscrits, sve, cgt, cfdt) in rows {
+    for [pv, siret, college, date, inscrits, sve, cgt, cfdt] in rows {
         out.push_str(&format!(
             "{pv},{siret},ACME,PARIS,0112,{college},{date},{inscrits},{inscrits},{sve},{cgt},{cfdt},0,0,0,0,0,0,75,t.csv\n"
         ));
@@ -28,8 +28,8 @@ pub(crate) async fn pv_numbers_update_in_place_and_bad_rows_are_rejected(ctx: Ct
     let env = env(&ctx).await;
     let a = "34329419500239";
     let first = normalised(&[
-        ("1001", a, "01", "20210202", "139", "110", "50", "60"),
-        ("1002", a, "02", "20210202", "27", "23", "23", "0"),
+        ["1001", a, "01", "20210202", "139", "110", "50", "60"],
+        ["1002", a, "02", "20210202", "27", "23", "23", "0"],
     ]);
     let r = env.pv("a.csv", &first, |_| {}).await;
     assert_eq!(r.counts.inserted, 2, "{r:#?}");
@@ -37,8 +37,8 @@ pub(crate) async fn pv_numbers_update_in_place_and_bad_rows_are_rejected(ctx: Ct
     env.clear_dirty().await;
     // The same PV with other figures: updated in place, its SIRET marked again.
     let second = normalised(&[
-        ("1001", a, "01", "20210202", "139", "110", "55", "55"),
-        ("1002", a, "02", "20210202", "27", "23", "23", "0"),
+        ["1001", a, "01", "20210202", "139", "110", "55", "55"],
+        ["1002", a, "02", "20210202", "27", "23", "23", "0"],
     ]);
     let r = env.pv("b.csv", &second, |_| {}).await;
     assert_eq!(
@@ -48,7 +48,11 @@ pub(crate) async fn pv_numbers_update_in_place_and_bad_rows_are_rejected(ctx: Ct
     let rows = env.rows_of(a).await;
     assert_eq!(rows.len(), 2);
     assert_eq!(
-        (rows[0].key.as_str(), rows[0].row.votes[0], rows[0].import_id),
+        (
+            rows[0].key.as_str(),
+            rows[0].row.votes[0],
+            rows[0].import_id
+        ),
         ("pv:1001:01", votes("55"), r.id)
     );
     assert_ne!(rows[1].import_id, r.id, "an unchanged row keeps its writer");
@@ -56,13 +60,31 @@ pub(crate) async fn pv_numbers_update_in_place_and_bad_rows_are_rejected(ctx: Ct
 
     // Rejected rows: their row, column and reason; the good row is written.
     let bad = normalised(&[
-        ("2001", "34329419500238", "01", "20210202", "10", "5", "5", "0"),
-        ("2002", a, "03", "20210202", "10", "5", "-5", "0"),
-        ("2003", a, "04", "20213002", "10", "5", "5", "0"),
-        ("2004", "3432941950023", "01", "20210202", "10", "5", "5", "0"),
-        ("2005", a, "05", "20180101", "10", "5", "5", "0"),
-        ("2006", a, "05", "20400101", "10", "5", "5", "0"),
-        ("2007", a, "05", "20210202", "10.5", "5", "5", "0"),
+        [
+            "2001",
+            "34329419500238",
+            "01",
+            "20210202",
+            "10",
+            "5",
+            "5",
+            "0",
+        ],
+        ["2002", a, "03", "20210202", "10", "5", "-5", "0"],
+        ["2003", a, "04", "20213002", "10", "5", "5", "0"],
+        [
+            "2004",
+            "3432941950023",
+            "01",
+            "20210202",
+            "10",
+            "5",
+            "5",
+            "0",
+        ],
+        ["2005", a, "05", "20180101", "10", "5", "5", "0"],
+        ["2006", a, "05", "20400101", "10", "5", "5", "0"],
+        ["2007", a, "05", "20210202", "10.5", "5", "5", "0"],
     ]);
     let r = env.pv("bad.csv", &bad, |_| {}).await;
     assert_eq!(r.status, ImportStatus::Partial, "{r:#?}");
@@ -125,10 +147,10 @@ pub(crate) async fn replace_mode_swaps_one_cycle_and_keeps_the_others(ctx: Ctx) 
         "79931368900017",
     );
     let base = normalised(&[
-        ("3001", a, "01", "20190501", "10", "8", "8", "0"),
-        ("4001", b, "01", "20220110", "10", "8", "8", "0"),
-        ("4002", c, "01", "20220110", "10", "8", "8", "0"),
-        ("4003", d, "01", "20220110", "10", "8", "8", "0"),
+        ["3001", a, "01", "20190501", "10", "8", "8", "0"],
+        ["4001", b, "01", "20220110", "10", "8", "8", "0"],
+        ["4002", c, "01", "20220110", "10", "8", "8", "0"],
+        ["4003", d, "01", "20220110", "10", "8", "8", "0"],
     ]);
     let r = env.pv("base.csv", &base, |_| {}).await;
     assert_eq!(r.counts.inserted, 4, "{r:#?}");
@@ -145,8 +167,8 @@ pub(crate) async fn replace_mode_swaps_one_cycle_and_keeps_the_others(ctx: Ctx) 
 
     // A rejected row (dated in another cycle) blocks the deletion.
     let stray = normalised(&[
-        ("4001", b, "01", "20220110", "10", "8", "8", "0"),
-        ("3002", e, "01", "20190501", "10", "8", "8", "0"),
+        ["4001", b, "01", "20220110", "10", "8", "8", "0"],
+        ["3002", e, "01", "20190501", "10", "8", "8", "0"],
     ]);
     let r = env
         .pv("stray.csv", &stray, |r| {
@@ -165,9 +187,9 @@ pub(crate) async fn replace_mode_swaps_one_cycle_and_keeps_the_others(ctx: Ctx) 
 
     // The cycle's new file: one unchanged, one changed, one new, one gone.
     let swap = normalised(&[
-        ("4001", b, "01", "20220110", "10", "8", "8", "0"),
-        ("4002", c, "01", "20220110", "10", "8", "6", "2"),
-        ("4004", e, "01", "20230301", "10", "8", "8", "0"),
+        ["4001", b, "01", "20220110", "10", "8", "8", "0"],
+        ["4002", c, "01", "20220110", "10", "8", "6", "2"],
+        ["4004", e, "01", "20230301", "10", "8", "8", "0"],
     ]);
     let r = env
         .pv("c4.csv", &swap, |r| {
@@ -333,7 +355,10 @@ pub(crate) async fn a_resumed_import_keeps_the_keys_of_undated_rows(ctx: Ctx) {
         .issues(r.id)
         .await
         .into_iter()
-        .filter(|i| i.message.contains("another PV of this SIRET, collège and cycle"))
+        .filter(|i| {
+            i.message
+                .contains("another PV of this SIRET, collège and cycle")
+        })
         .map(|i| i.row)
         .collect();
     assert_eq!(warnings, vec![4, 6], "each reported once");

@@ -11,7 +11,14 @@ pub(crate) async fn real_public_file_imports_exactly_and_again_unchanged(ctx: Ct
     assert_eq!(r.status, ImportStatus::Succeeded, "{r:#?}");
     let c = r.counts;
     assert_eq!(
-        (c.read, c.accepted, c.rejected, c.inserted, c.updated, c.unchanged),
+        (
+            c.read,
+            c.accepted,
+            c.rejected,
+            c.inserted,
+            c.updated,
+            c.unchanged
+        ),
         (38_905, 38_905, 0, 38_905, 0, 0),
         "{r:#?}"
     );
@@ -88,21 +95,29 @@ pub(crate) async fn ministry_csv_takes_its_cycle_from_the_scope(ctx: Ctx) {
     // Only the two aggregate rows pass (they are skipped, not written).
     assert_eq!(refused.status, ImportStatus::Partial, "{refused:#?}");
     assert_eq!(
-        (refused.counts.accepted, refused.counts.rejected, refused.counts.inserted),
+        (
+            refused.counts.accepted,
+            refused.counts.rejected,
+            refused.counts.inserted
+        ),
         (2, 248, 0)
     );
     let issues = env.issues(refused.id).await;
     let errors: Vec<&Issue> = issues.iter().filter(|i| i.is_error()).collect();
     assert_eq!(errors.len(), 248);
     assert!(
-        errors[0].message.contains("give the cycle of this file as the import's scope"),
+        errors[0]
+            .message
+            .contains("give the cycle of this file as the import's scope"),
         "{:?}",
         errors[0]
     );
     assert_eq!(env.totals().await.rows, 0);
 
     let r = env
-        .pv("aveyron_original.csv", &file, |r| r.scope = Some("C4".into()))
+        .pv("aveyron_original.csv", &file, |r| {
+            r.scope = Some("C4".into())
+        })
         .await;
     assert_eq!(r.status, ImportStatus::Succeeded, "{r:#?}");
     assert_eq!(
@@ -151,7 +166,9 @@ pub(crate) async fn ministry_csv_takes_its_cycle_from_the_scope(ctx: Ctx) {
     );
     // Again with the same scope: the same keys, nothing changes.
     let again = env
-        .pv("aveyron_original.csv", &file, |r| r.scope = Some("C4".into()))
+        .pv("aveyron_original.csv", &file, |r| {
+            r.scope = Some("C4".into())
+        })
         .await;
     assert_eq!(
         (again.counts.inserted, again.counts.unchanged),
@@ -166,7 +183,11 @@ pub(crate) async fn ministry_csv_takes_its_cycle_from_the_scope(ctx: Ctx) {
 pub(crate) async fn ministry_json_exports_import(ctx: Ctx) {
     let env = env(&ctx).await;
     let r08 = env
-        .pv("departement_08.json", &fixture("departement_08.json"), |_| {})
+        .pv(
+            "departement_08.json",
+            &fixture("departement_08.json"),
+            |_| {},
+        )
         .await;
     assert_eq!(r08.status, ImportStatus::Succeeded, "{r08:#?}");
     assert_eq!(
@@ -200,18 +221,22 @@ pub(crate) async fn ministry_json_exports_import(ctx: Ctx) {
     );
     assert_eq!(first.row.votes[1], votes("13"), "CFDT");
     assert!(
-        issues
-            .iter()
-            .any(|i| i.message.contains("another PV of this SIRET, collège and date")
-                && i.row == 27
-                && i.message.contains("row 2")),
+        issues.iter().any(|i| i
+            .message
+            .contains("another PV of this SIRET, collège and date")
+            && i.row == 27
+            && i.message.contains("row 2")),
         "{issues:?}"
     );
     let t = env.totals().await;
     assert_eq!((t.rows, t.sirets, t.cgt), (239, 146, votes("2904")));
 
     let r12 = env
-        .pv("departement_12.json", &fixture("departement_12.json"), |_| {})
+        .pv(
+            "departement_12.json",
+            &fixture("departement_12.json"),
+            |_| {},
+        )
         .await;
     assert_eq!(r12.status, ImportStatus::Succeeded, "{r12:#?}");
     assert_eq!((r12.counts.read, r12.counts.inserted), (250, 248));

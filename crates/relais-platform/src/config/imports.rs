@@ -207,8 +207,9 @@ fn positive_count(s: &str) -> Result<u64, String> {
 fn parse_formats(s: &str, separator: char) -> Result<Vec<FileFormat>, String> {
     let mut formats = Vec::new();
     for part in s.split(separator).map(str::trim).filter(|p| !p.is_empty()) {
-        let format = FileFormat::from_extension(part.trim_start_matches('.'))
-            .ok_or_else(|| format!("`{part}`: unknown extension (expected csv, xlsx, xls or json)"))?;
+        let format = FileFormat::from_extension(part.trim_start_matches('.')).ok_or_else(|| {
+            format!("`{part}`: unknown extension (expected csv, xlsx, xls or json)")
+        })?;
         if !formats.contains(&format) {
             formats.push(format);
         }

@@ -274,7 +274,6 @@ impl CsvScan {
         }
         Ok(())
     }
-
 }
 
 impl Utf8Check {
@@ -586,7 +585,8 @@ mod tests {
 
     #[test]
     fn json_objects_are_counted_across_chunks_strings_and_escapes() {
-        let text = "\u{feff} [ {\"a\": \"}{[\\\"\", \"b\": [1, {\"c\": 2}]},\n{\"a\": \"\\\\\"}, {} ]\n";
+        let text =
+            "\u{feff} [ {\"a\": \"}{[\\\"\", \"b\": [1, {\"c\": 2}]},\n{\"a\": \"\\\\\"}, {} ]\n";
         for chunk in [1, 2, 3, 7, 100] {
             let c = scan_as(FileFormat::Json, text.as_bytes(), chunk, None).unwrap();
             assert_eq!(c.rows, Some(3), "chunk {chunk}");
@@ -596,10 +596,22 @@ mod tests {
             Err(ImportError::TooManyRows { rows: 3, max: 2 })
         ));
         let refused = |text: &[u8]| scan_as(FileFormat::Json, text, 4, None).unwrap_err();
-        assert!(matches!(refused(b"{\"a\": 1}"), ImportError::TypeMismatch(_)));
-        assert!(matches!(refused(b"[{\"a\": \"\xe9\"}]"), ImportError::TypeMismatch(_)));
-        assert!(matches!(refused(b"[{\"a\": \"]\"}"), ImportError::Damaged(_)));
-        assert!(matches!(refused(b"[{\"a\": 1}] []"), ImportError::Damaged(_)));
+        assert!(matches!(
+            refused(b"{\"a\": 1}"),
+            ImportError::TypeMismatch(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": \"\xe9\"}]"),
+            ImportError::TypeMismatch(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": \"]\"}"),
+            ImportError::Damaged(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": 1}] []"),
+            ImportError::Damaged(_)
+        ));
         assert!(matches!(refused(b"   \n "), ImportError::TypeMismatch(_)));
     }
 }

@@ -341,7 +341,13 @@ mod tests {
             vec![
                 (
                     2,
-                    s(&["18080251400067", "Ardennes \"08\"", "52.01000000000001", "∅", "∅"])
+                    s(&[
+                        "18080251400067",
+                        "Ardennes \"08\"",
+                        "52.01000000000001",
+                        "∅",
+                        "∅"
+                    ])
                 ),
                 (3, s(&["00638004200033", "B", "∅", "bool:true", "∅"])),
                 (5, s(&["∅", "∅", "1e3", "∅", "∅"])),
@@ -351,7 +357,9 @@ mod tests {
 
     #[test]
     fn nested_values_and_other_shapes_are_refused_clearly() {
-        let err = read_text(b"[{\"a\": 1}, {\"a\": {\"b\": 2}}]").err().unwrap();
+        let err = read_text(b"[{\"a\": 1}, {\"a\": {\"b\": 2}}]")
+            .err()
+            .unwrap();
         assert!(err.contains("key `a` holds an object"), "{err}");
         assert!(err.contains("line 1"), "{err}");
         let err = read_text(b"[{\"a\": [1, 2]}]").err().unwrap();

@@ -277,7 +277,11 @@ async fn refused_uploads_leave_nothing_behind(ctx: Ctx) {
         ("table.xlsx", b"code,name\n1,a\n".to_vec(), "TypeMismatch"),
         ("book.xls", xlsx(), "TypeMismatch"),
         ("notes.txt", b"code,name\n".to_vec(), "ExtensionNotAllowed"),
-        ("rows.json", b"[{\"code\": 1}]".to_vec(), "ExtensionNotAllowed"),
+        (
+            "rows.json",
+            b"[{\"code\": 1}]".to_vec(),
+            "ExtensionNotAllowed",
+        ),
         ("truncated.xlsx", truncated, "Damaged"),
         ("bomb.xlsx", bomb, "ArchiveBomb"),
         ("many.xlsx", many_entries, "ArchiveBomb"),
