@@ -1,12 +1,14 @@
 //! The elections import types end to end on both backends: the published files, the other
-//! layouts, keys and modes, invitations.
+//! layouts, keys and modes, invitations, an upload over HTTP.
 
+mod http;
 mod invitations;
 mod layouts;
 mod modes;
 mod real;
 mod support;
 
+use http::*;
 use invitations::*;
 use layouts::*;
 use modes::*;
@@ -23,4 +25,5 @@ suite!(
     replace_mode_swaps_one_cycle_and_keeps_the_others,
     a_resumed_import_keeps_the_keys_of_undated_rows,
     invitations_import_by_siret_and_date,
+    pv_upload_over_http,
 );
