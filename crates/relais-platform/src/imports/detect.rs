@@ -74,7 +74,8 @@ struct JsonScan {
 }
 
 impl ContentCheck {
-    /// Checks for a file of `format`; for CSV, more than `max_rows` data rows is refused.
+    /// Checks for a file of `format`; for CSV and JSON, more than `max_rows` data rows is
+    /// refused.
     pub fn new(format: FileFormat, max_rows: Option<u64>) -> Self {
         Self {
             format,
