@@ -99,7 +99,7 @@ pub struct UploadQuery {
 /// A multipart upload.
 #[derive(Debug, ToSchema)]
 pub struct UploadForm {
-    /// The file (`.csv`, `.xlsx` or `.xls`, as the type accepts).
+    /// The file (`.csv`, `.xlsx`, `.xls` or `.json`, as the type accepts).
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }

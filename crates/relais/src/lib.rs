@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 /// Migration sets of the apps, in order. Apps register here as they land.
-const APP_MIGRATIONS: &[MigrationSet] = &[];
+const APP_MIGRATIONS: &[MigrationSet] = &[relais_elections::MIGRATIONS];
 
 /// The import types of this binary. Apps register theirs here.
 pub fn import_registry(platform: &Platform) -> anyhow::Result<ImportRegistry> {
@@ -39,6 +39,11 @@ pub fn import_registry(platform: &Platform) -> anyhow::Result<ImportRegistry> {
     if platform.config.imports.sample {
         registry = registry.register(SampleImport)?;
     }
+    registry = registry
+        .register(relais_elections::imports::PvImport::new(
+            relais_elections::domain::CycleTable::standard(),
+        ))?
+        .register(relais_elections::imports::InvitationImport)?;
     let unknown = registry.unknown_overrides();
     if !unknown.is_empty() {
         anyhow::bail!(

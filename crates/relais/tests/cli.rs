@@ -41,6 +41,8 @@ suite!(
 const BIN: &str = env!("CARGO_BIN_EXE_relais");
 /// The platform schema version this binary knows.
 const PLATFORM: u32 = relais_platform::store::PLATFORM_MIGRATIONS.latest();
+/// The elections schema version this binary knows.
+const ELECTIONS: u32 = relais_elections::MIGRATIONS.latest();
 
 /// `relais` with a clean environment (no inherited `RELAIS_*`), run in the test's directory.
 fn relais(ctx: &Ctx) -> Command {
@@ -489,7 +491,7 @@ async fn configuration_layers_and_errors(ctx: Ctx) {
     assert_eq!(
         text(&version.stdout),
         format!(
-            "relais {}\nschema platform {PLATFORM}\n",
+            "relais {}\nschema platform {PLATFORM}\nschema elections {ELECTIONS}\n",
             env!("CARGO_PKG_VERSION")
         )
     );

@@ -85,7 +85,7 @@ impl ImportSettings {
             defaults: ImportLimits {
                 max_size: 10_000_000,
                 max_rows: 50_000,
-                formats: FileFormat::ALL.to_vec(),
+                formats: FileFormat::DEFAULT.to_vec(),
             },
             types: Vec::new(),
             batch_rows: 1_000,
@@ -207,8 +207,9 @@ fn positive_count(s: &str) -> Result<u64, String> {
 fn parse_formats(s: &str, separator: char) -> Result<Vec<FileFormat>, String> {
     let mut formats = Vec::new();
     for part in s.split(separator).map(str::trim).filter(|p| !p.is_empty()) {
-        let format = FileFormat::from_extension(part.trim_start_matches('.'))
-            .ok_or_else(|| format!("`{part}`: unknown extension (expected csv, xlsx or xls)"))?;
+        let format = FileFormat::from_extension(part.trim_start_matches('.')).ok_or_else(|| {
+            format!("`{part}`: unknown extension (expected csv, xlsx, xls or json)")
+        })?;
         if !formats.contains(&format) {
             formats.push(format);
         }

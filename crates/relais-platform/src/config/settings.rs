@@ -234,7 +234,7 @@ pub const SETTINGS: &[Setting] = &[
         flag: None,
         default: Some("csv,xlsx,xls"),
         secret: false,
-        help: "file extensions accepted for uploads (csv, xlsx, xls), for types that set none of their own",
+        help: "file extensions accepted for uploads (csv, xlsx, xls, json), for types that set none of their own",
     },
     Setting {
         key: "imports.types",

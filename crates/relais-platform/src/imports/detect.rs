@@ -1,6 +1,7 @@
 //! Checking that an uploaded file is what its extension says, while it streams in and once it
 //! is complete: magic bytes, CSV text (UTF-8 with or without BOM, or Windows-1252; no NUL
-//! byte; rows counted), XLSX structure (a ZIP holding `[Content_Types].xml` and
+//! byte; rows counted), JSON structure (UTF-8, an array whose top-level objects are counted as
+//! rows, nothing after it), XLSX structure (a ZIP holding `[Content_Types].xml` and
 //! `xl/workbook.xml`, within the archive-bomb limits) and XLS structure (an OLE2 compound file).
 
 use std::io::Read;
@@ -32,6 +33,7 @@ pub(crate) struct ContentCheck {
     size: u64,
     max_rows: Option<u64>,
     csv: CsvScan,
+    json: JsonScan,
 }
 
 #[derive(Default)]
@@ -39,12 +41,41 @@ struct CsvScan {
     in_quotes: bool,
     line_has_content: bool,
     records: u64,
-    utf8: bool,
+    utf8: Utf8Check,
+}
+
+/// Whether a stream is valid UTF-8, a character possibly split across chunks.
+struct Utf8Check {
+    valid: bool,
     carry: Vec<u8>,
 }
 
+impl Default for Utf8Check {
+    fn default() -> Self {
+        Self {
+            valid: true,
+            carry: Vec::new(),
+        }
+    }
+}
+
+/// The structure of a JSON array of objects, checked byte by byte: where strings are, the
+/// nesting depth, the objects at depth 1 (the rows), and that nothing follows the array.
+#[derive(Default)]
+struct JsonScan {
+    started: bool,
+    ended: bool,
+    seen: u64,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    records: u64,
+    utf8: Utf8Check,
+}
+
 impl ContentCheck {
-    /// Checks for a file of `format`; for CSV, more than `max_rows` data rows is refused.
+    /// Checks for a file of `format`; for CSV and JSON, more than `max_rows` data rows is
+    /// refused.
     pub fn new(format: FileFormat, max_rows: Option<u64>) -> Self {
         Self {
             format,
@@ -52,10 +83,8 @@ impl ContentCheck {
             magic_checked: false,
             size: 0,
             max_rows,
-            csv: CsvScan {
-                utf8: true,
-                ..CsvScan::default()
-            },
+            csv: CsvScan::default(),
+            json: JsonScan::default(),
         }
     }
 
@@ -69,8 +98,10 @@ impl ContentCheck {
         if !self.magic_checked && self.head.len() >= 16 {
             self.check_magic()?;
         }
-        if self.format == FileFormat::Csv {
-            self.csv.feed(chunk, self.max_rows)?;
+        match self.format {
+            FileFormat::Csv => self.csv.feed(chunk, self.max_rows)?,
+            FileFormat::Json => self.json.feed(chunk, self.max_rows)?,
+            FileFormat::Xlsx | FileFormat::Xls => {}
         }
         Ok(())
     }
@@ -101,14 +132,21 @@ impl ContentCheck {
                 }
                 let rows = csv.records - 1;
                 check_rows(rows, self.max_rows)?;
-                let utf8 = csv.utf8 && csv.carry.is_empty();
-                let encoding = match (utf8, self.head.starts_with(UTF8_BOM)) {
+                let encoding = match (csv.utf8.at_end(), self.head.starts_with(UTF8_BOM)) {
                     (true, true) => "utf-8-bom",
                     (true, false) => "utf-8",
                     (false, _) => "windows-1252",
                 };
                 Ok(Checked {
                     encoding: Some(encoding),
+                    rows: Some(rows),
+                })
+            }
+            FileFormat::Json => {
+                let rows = self.json.finish()?;
+                check_rows(rows, self.max_rows)?;
+                Ok(Checked {
+                    encoding: None,
                     rows: Some(rows),
                 })
             }
@@ -149,6 +187,9 @@ impl ContentCheck {
             FileFormat::Csv if !head.starts_with(UTF8_BOM) && infer::get(head).is_some() => {
                 Err(mismatch("CSV text"))
             }
+            FileFormat::Json if !head.starts_with(UTF8_BOM) && infer::get(head).is_some() => {
+                Err(mismatch("JSON text"))
+            }
             _ => Ok(()),
         }
     }
@@ -180,9 +221,7 @@ impl CsvScan {
     /// Counts records (newlines outside quotes ending a line with content), jumping between
     /// quotes and newlines with `memchr` so ordinary bytes are not looked at one by one.
     fn feed(&mut self, chunk: &[u8], max_rows: Option<u64>) -> Result<(), ImportError> {
-        if self.utf8 {
-            self.check_utf8(chunk);
-        }
+        self.utf8.feed(chunk);
         if memchr::memchr(0, chunk).is_some() {
             return Err(ImportError::TypeMismatch(
                 "the file is named .csv but contains NUL bytes: binary data, not CSV text".into(),
@@ -236,8 +275,14 @@ impl CsvScan {
         }
         Ok(())
     }
+}
 
-    fn check_utf8(&mut self, chunk: &[u8]) {
+impl Utf8Check {
+    /// Checks the next chunk (until the first invalid byte).
+    fn feed(&mut self, chunk: &[u8]) {
+        if !self.valid {
+            return;
+        }
         let joined;
         let data: &[u8] = if self.carry.is_empty() {
             chunk
@@ -251,11 +296,121 @@ impl CsvScan {
                 self.carry = data[e.valid_up_to()..].to_vec();
             }
             Err(_) => {
-                self.utf8 = false;
+                self.valid = false;
                 self.carry.clear();
             }
         }
     }
+
+    /// Whether everything fed was valid UTF-8 (no character left unfinished at the end).
+    fn at_end(&self) -> bool {
+        self.valid && self.carry.is_empty()
+    }
+}
+
+impl JsonScan {
+    fn feed(&mut self, chunk: &[u8], max_rows: Option<u64>) -> Result<(), ImportError> {
+        self.utf8.feed(chunk);
+        if !self.utf8.valid {
+            return Err(not_json("it is not UTF-8 text"));
+        }
+        let bytes = chunk;
+        let first = self.seen;
+        self.seen += bytes.len() as u64;
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
+                if self.escaped {
+                    // The character after a backslash, whatever it is.
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                let Some(j) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
+                    return Ok(());
+                };
+                i += j;
+                if bytes[i] == b'\\' {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                }
+                i += 1;
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                continue;
+            }
+            if !self.started {
+                // A UTF-8 byte order mark may come first.
+                let at = first + i as u64 - 1;
+                if at < 3 && b == UTF8_BOM[at as usize] {
+                    continue;
+                }
+                if b != b'[' {
+                    return Err(not_json(
+                        "it does not start with `[` (an array of objects is expected)",
+                    ));
+                }
+                self.started = true;
+                self.depth = 1;
+                continue;
+            }
+            if self.ended {
+                return Err(ImportError::Damaged(
+                    "the JSON file has content after the end of its array".into(),
+                ));
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    if self.depth == 1 && b == b'{' {
+                        self.records += 1;
+                        if let Some(max) = max_rows
+                            && self.records > max
+                        {
+                            return Err(ImportError::TooManyRows {
+                                rows: self.records,
+                                max,
+                            });
+                        }
+                    }
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    self.ended = self.depth == 0;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows (objects in the array), once the whole file was fed.
+    fn finish(&self) -> Result<u64, ImportError> {
+        if !self.utf8.at_end() {
+            return Err(not_json("it is not UTF-8 text"));
+        }
+        if !self.started {
+            return Err(not_json("it holds only spaces"));
+        }
+        if !self.ended {
+            return Err(ImportError::Damaged(
+                "the JSON file ends inside its array (truncated, or a bracket or quote is not closed)"
+                    .into(),
+            ));
+        }
+        Ok(self.records)
+    }
+}
+
+fn not_json(why: &str) -> ImportError {
+    ImportError::TypeMismatch(format!(
+        "the file is named .json but is not a JSON array: {why}"
+    ))
 }
 
 /// The ZIP central directory of an XLSX file: its entries, their declared sizes and ratios.
@@ -374,7 +529,16 @@ mod tests {
     use super::*;
 
     fn scan(text: &[u8], chunk: usize, max: Option<u64>) -> Result<Checked, ImportError> {
-        let mut check = ContentCheck::new(FileFormat::Csv, max);
+        scan_as(FileFormat::Csv, text, chunk, max)
+    }
+
+    fn scan_as(
+        format: FileFormat,
+        text: &[u8],
+        chunk: usize,
+        max: Option<u64>,
+    ) -> Result<Checked, ImportError> {
+        let mut check = ContentCheck::new(format, max);
         for part in text.chunks(chunk) {
             check.feed(part)?;
         }
@@ -418,5 +582,37 @@ mod tests {
             scan(b"code\n\"open\n", 100, None),
             Err(ImportError::Damaged(_))
         ));
+    }
+
+    #[test]
+    fn json_objects_are_counted_across_chunks_strings_and_escapes() {
+        let text =
+            "\u{feff} [ {\"a\": \"}{[\\\"\", \"b\": [1, {\"c\": 2}]},\n{\"a\": \"\\\\\"}, {} ]\n";
+        for chunk in [1, 2, 3, 7, 100] {
+            let c = scan_as(FileFormat::Json, text.as_bytes(), chunk, None).unwrap();
+            assert_eq!(c.rows, Some(3), "chunk {chunk}");
+        }
+        assert!(matches!(
+            scan_as(FileFormat::Json, text.as_bytes(), 5, Some(2)),
+            Err(ImportError::TooManyRows { rows: 3, max: 2 })
+        ));
+        let refused = |text: &[u8]| scan_as(FileFormat::Json, text, 4, None).unwrap_err();
+        assert!(matches!(
+            refused(b"{\"a\": 1}"),
+            ImportError::TypeMismatch(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": \"\xe9\"}]"),
+            ImportError::TypeMismatch(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": \"]\"}"),
+            ImportError::Damaged(_)
+        ));
+        assert!(matches!(
+            refused(b"[{\"a\": 1}] []"),
+            ImportError::Damaged(_)
+        ));
+        assert!(matches!(refused(b"   \n "), ImportError::TypeMismatch(_)));
     }
 }

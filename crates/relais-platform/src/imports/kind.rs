@@ -62,6 +62,9 @@ pub struct WriteMode {
     pub name: &'static str,
     /// Whether the mode needs a `scope` (e.g. the part of the data it replaces).
     pub needs_scope: bool,
+    /// Whether the mode takes a `scope` when one is given, without needing it (e.g. a default
+    /// for rows that lack a value). A mode that neither needs nor accepts one refuses it.
+    pub accepts_scope: bool,
     /// What it does.
     pub description: &'static str,
 }
@@ -71,6 +74,7 @@ impl WriteMode {
     pub const APPEND: WriteMode = WriteMode {
         name: "append",
         needs_scope: false,
+        accepts_scope: false,
         description: "insert new rows and update existing ones",
     };
 }
@@ -145,6 +149,12 @@ pub trait ImportType: Send + Sync + 'static {
 
     /// Parses one row. Record errors (the row is rejected) and warnings in `issues`; the record
     /// returned for a row with errors is dropped.
+    ///
+    /// An attempt calls it for every data row of the file, in file order, on one thread (the
+    /// attempt's reader); a resumed attempt also calls it for the rows committed before, and
+    /// drops what it returns. A parser may therefore keep state across the rows of one
+    /// attempt (e.g. occurrence counts), provided it starts over when a row number is not
+    /// above the last one it saw for the import (a new attempt).
     fn parse(
         &self,
         row: &Row<'_>,
@@ -212,6 +222,8 @@ pub struct ModeInfo {
     pub name: &'static str,
     /// Whether it needs `scope`.
     pub needs_scope: bool,
+    /// Whether it takes an optional `scope`.
+    pub accepts_scope: bool,
     /// What it does.
     pub description: &'static str,
 }

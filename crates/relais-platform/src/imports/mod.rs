@@ -15,6 +15,7 @@
 //! them. Memory is bounded by the batch size and the channel depth, whatever the file size.
 
 mod detect;
+mod json;
 mod kind;
 mod model;
 mod pipeline;
@@ -58,11 +59,23 @@ pub enum FileFormat {
     Xlsx,
     /// Excel 97–2003 workbook (an OLE2 compound file).
     Xls,
+    /// A JSON array of objects (UTF-8): each object is a row, its keys the header, its values
+    /// the cells (numbers keep their text). Not accepted unless a type or the configuration
+    /// lists it.
+    Json,
 }
 
 impl FileFormat {
     /// Every format.
-    pub const ALL: [FileFormat; 3] = [FileFormat::Csv, FileFormat::Xlsx, FileFormat::Xls];
+    pub const ALL: [FileFormat; 4] = [
+        FileFormat::Csv,
+        FileFormat::Xlsx,
+        FileFormat::Xls,
+        FileFormat::Json,
+    ];
+
+    /// The formats accepted when neither the type nor the configuration says otherwise.
+    pub const DEFAULT: [FileFormat; 3] = [FileFormat::Csv, FileFormat::Xlsx, FileFormat::Xls];
 
     /// The extension, without dot.
     pub fn extension(self) -> &'static str {
@@ -70,6 +83,7 @@ impl FileFormat {
             FileFormat::Csv => "csv",
             FileFormat::Xlsx => "xlsx",
             FileFormat::Xls => "xls",
+            FileFormat::Json => "json",
         }
     }
 

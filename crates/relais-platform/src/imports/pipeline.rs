@@ -486,9 +486,6 @@ impl<T: ImportType> RowSink for Collect<'_, T> {
 
     fn row(&mut self, number: u64, cells: &[Cell<'_>], progress: f64) -> Result<Flow, String> {
         self.seen += 1;
-        if self.seen <= self.skip {
-            return Ok(Flow::Continue);
-        }
         let Some(header) = &self.header else {
             return Ok(Flow::Stop);
         };
@@ -498,6 +495,12 @@ impl<T: ImportType> RowSink for Collect<'_, T> {
             mapping: &header.mapping,
         };
         self.issues.clear();
+        if self.seen <= self.skip {
+            // Committed by an earlier attempt: parsed again and dropped, so a parser that keeps
+            // state across the rows of a file sees all of them, in order.
+            let _ = self.ty.parse(&row, self.ictx, &mut self.issues);
+            return Ok(Flow::Continue);
+        }
         let record = self.ty.parse(&row, self.ictx, &mut self.issues);
         let counts = &mut self.batch.counts;
         counts.read += 1;

@@ -77,6 +77,7 @@ const MODES: &[WriteMode] = &[
     WriteMode {
         name: "replace",
         needs_scope: true,
+        accepts_scope: true,
         description: "make group SCOPE hold exactly the file's rows: rows of that group absent from the file are deleted at the end (not when a row was rejected); rows of another group are rejected",
     },
 ];

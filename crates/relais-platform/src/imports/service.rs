@@ -227,6 +227,7 @@ impl Imports {
                         .map(|m| ModeInfo {
                             name: m.name,
                             needs_scope: m.needs_scope,
+                            accepts_scope: m.accepts_scope || m.needs_scope,
                             description: m.description,
                         })
                         .collect(),

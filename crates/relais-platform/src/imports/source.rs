@@ -1,6 +1,7 @@
 //! Readers that stream the rows of a stored file to a [`RowSink`]: CSV (separator `,` `;` or
 //! tab detected from the header line; quotes and embedded newlines; UTF-8 or Windows-1252),
-//! XLSX (the sheet's XML streamed cell by cell) and XLS. Blank rows are skipped.
+//! XLSX (the sheet's XML streamed cell by cell), XLS, and JSON (an array of objects, in
+//! `json.rs`). Blank rows are skipped.
 //!
 //! Memory: CSV holds one record. XLSX holds one row plus what calamine loads when it opens the
 //! workbook (the shared-strings table, styles and the workbook part), so it grows with the
@@ -57,6 +58,7 @@ pub(crate) fn read(
         FileFormat::Csv => read_csv(path, options.encoding.as_deref(), sink),
         FileFormat::Xlsx => read_xlsx(path, options.sheet.as_deref(), sink),
         FileFormat::Xls => read_xls(path, options.sheet.as_deref(), sink),
+        FileFormat::Json => super::json::read(path, sink),
     }
 }
 

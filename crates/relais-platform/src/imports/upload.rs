@@ -127,7 +127,7 @@ impl Imports {
                     mode.name
                 )));
             }
-            (false, Some(_)) => {
+            (false, Some(_)) if !mode.accepts_scope => {
                 return Err(ImportError::Invalid(format!(
                     "mode `{}` takes no scope",
                     mode.name
@@ -135,7 +135,7 @@ impl Imports {
             }
             _ => {}
         }
-        if request.sheet.is_some() && format == FileFormat::Csv {
+        if request.sheet.is_some() && matches!(format, FileFormat::Csv | FileFormat::Json) {
             return Err(ImportError::Invalid(
                 "`sheet` applies to spreadsheets only".into(),
             ));
@@ -153,7 +153,7 @@ impl Imports {
         let (sender, receiver) = mpsc::channel(16);
         let check = ContentCheck::new(
             format,
-            if format == FileFormat::Csv {
+            if matches!(format, FileFormat::Csv | FileFormat::Json) {
                 max_rows
             } else {
                 None

@@ -2,9 +2,11 @@
 //! upserts, modes, resume after a failed batch, cancel and retry, retention, listing and
 //! statistics, through the `sample` type and two test types built on it.
 
+mod json;
 mod support;
 mod types;
 
+use json::*;
 use relais_testkit::suite;
 use support::*;
 
@@ -22,6 +24,7 @@ suite!(
     cancel_stops_a_running_import_and_retry_resumes_it,
     retention_deletes_old_files_records_and_orphans,
     listing_filters_pages_and_statistics,
+    json_arrays_are_read_when_accepted,
 );
 
 async fn csv_in_utf8_bom_and_windows_1252_with_semicolons(ctx: Ctx) {
@@ -274,6 +277,11 @@ async fn refused_uploads_leave_nothing_behind(ctx: Ctx) {
         ("table.xlsx", b"code,name\n1,a\n".to_vec(), "TypeMismatch"),
         ("book.xls", xlsx(), "TypeMismatch"),
         ("notes.txt", b"code,name\n".to_vec(), "ExtensionNotAllowed"),
+        (
+            "rows.json",
+            b"[{\"code\": 1}]".to_vec(),
+            "ExtensionNotAllowed",
+        ),
         ("truncated.xlsx", truncated, "Damaged"),
         ("bomb.xlsx", bomb, "ArchiveBomb"),
         ("many.xlsx", many_entries, "ArchiveBomb"),

@@ -1,0 +1,324 @@
+//! PAP invitations (`elections_invitations`), one per SIRET and invitation date: the batched
+//! upsert of an import and the read of given SIRETs.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use relais_platform::imports::Written;
+use relais_platform::store::{Db, DbTx, StoreError};
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::{chunks, corrupt, mark_dirty, tuple, tuples};
+use crate::domain::Siret;
+use crate::imports::Invitation;
+
+/// Stored columns, in the order of [`Values`] (`import_id` comes after them).
+const COLUMNS: &str = "siret, invitation_date, raison_sociale, enseigne, adresse, ville, \
+    code_postal, source, naf, naf_label, effectifs, actif, siege";
+/// Parameters of one row: the columns and `import_id`.
+const WIDTH: usize = 14;
+
+static UPDATE_SET: LazyLock<String> = LazyLock::new(|| {
+    COLUMNS
+        .split(',')
+        .map(str::trim)
+        .skip(2)
+        .chain(std::iter::once("import_id"))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+static PG_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let mut types = vec!["text", "date"];
+    types.extend(["text"; 9]);
+    types.extend(["bool"; 2]);
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO elections_invitations ({COLUMNS}, import_id)
+         SELECT u.*, ${WIDTH} FROM UNNEST({}) AS u
+         ON CONFLICT (siret, invitation_date) DO UPDATE SET {}",
+        arrays.join(", "),
+        *UPDATE_SET
+    )
+});
+
+/// One invitation as stored, without its import.
+#[derive(Debug, Clone, PartialEq)]
+struct Values {
+    siret: String,
+    date: NaiveDate,
+    /// raison_sociale, enseigne, adresse, ville, code_postal, source, naf, naf_label, effectifs.
+    texts: [Option<String>; 9],
+    actif: Option<bool>,
+    siege: Option<bool>,
+}
+
+macro_rules! decode_values {
+    ($r:expr) => {{
+        let r = $r;
+        Values {
+            siret: r.try_get(0)?,
+            date: r.try_get(1)?,
+            texts: [
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+                r.try_get(7)?,
+                r.try_get(8)?,
+                r.try_get(9)?,
+                r.try_get(10)?,
+            ],
+            actif: r.try_get(11)?,
+            siege: r.try_get(12)?,
+        }
+    }};
+}
+
+impl Values {
+    fn of(i: &Invitation) -> Self {
+        Values {
+            siret: i.siret.as_str().to_owned(),
+            date: i.date,
+            texts: [
+                i.raison_sociale.clone(),
+                i.enseigne.clone(),
+                i.adresse.clone(),
+                i.ville.clone(),
+                i.code_postal.clone(),
+                i.source.clone(),
+                i.naf.clone(),
+                i.naf_label.clone(),
+                i.effectifs.clone(),
+            ],
+            actif: i.actif,
+            siege: i.siege,
+        }
+    }
+
+    fn key(&self) -> (&str, NaiveDate) {
+        (&self.siret, self.date)
+    }
+
+    fn into_stored(self, import_id: Uuid) -> Result<StoredInvitation, StoreError> {
+        let siret = Siret::parse(&self.siret)
+            .map_err(|_| corrupt(format!("invitation SIRET {:?}", self.siret)))?;
+        let [
+            raison_sociale,
+            enseigne,
+            adresse,
+            ville,
+            code_postal,
+            source,
+            naf,
+            naf_label,
+            effectifs,
+        ] = self.texts;
+        Ok(StoredInvitation {
+            invitation: Invitation {
+                siret,
+                date: self.date,
+                raison_sociale,
+                enseigne,
+                adresse,
+                ville,
+                code_postal,
+                source,
+                naf,
+                naf_label,
+                effectifs,
+                actif: self.actif,
+                siege: self.siege,
+            },
+            import_id,
+        })
+    }
+}
+
+/// A stored invitation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredInvitation {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// The import that last wrote it.
+    pub import_id: Uuid,
+}
+
+/// Upserts invitations by (SIRET, date) (the last of duplicates wins; earlier ones count as
+/// updated); unchanged ones are not written. The SIRETs of inserted and changed invitations are
+/// marked dirty (the PAP status depends on them).
+pub(crate) async fn upsert_invitations(
+    tx: &mut DbTx,
+    invitations: Vec<Invitation>,
+    import_id: Uuid,
+) -> Result<Written, StoreError> {
+    let total = invitations.len();
+    let mut by_key: HashMap<(String, NaiveDate), Values> = HashMap::with_capacity(total);
+    for i in &invitations {
+        by_key.insert((i.siret.as_str().to_owned(), i.date), Values::of(i));
+    }
+    let mut rows: Vec<Values> = by_key.into_values().collect();
+    rows.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+    let mut sirets: Vec<&str> = rows.iter().map(|v| v.siret.as_str()).collect();
+    sirets.dedup();
+    let existing = existing(tx, &sirets).await?;
+    let mut written = Written {
+        updated: (total - rows.len()) as u64,
+        ..Written::default()
+    };
+    let mut to_write: Vec<&Values> = Vec::with_capacity(rows.len());
+    let mut dirty = Vec::new();
+    for v in &rows {
+        match existing.get(&(v.siret.clone(), v.date)) {
+            None => written.inserted += 1,
+            Some(old) if old != v => written.updated += 1,
+            Some(_) => {
+                written.unchanged += 1;
+                continue;
+            }
+        }
+        dirty.push(v.siret.clone());
+        to_write.push(v);
+    }
+    write(tx, &to_write, import_id).await?;
+    mark_dirty(tx, dirty).await?;
+    Ok(written)
+}
+
+/// Stored invitations of these SIRETs, by key.
+async fn existing(
+    tx: &mut DbTx,
+    sirets: &[&str],
+) -> Result<HashMap<(String, NaiveDate), Values>, StoreError> {
+    let mut found = HashMap::new();
+    if sirets.is_empty() {
+        return Ok(found);
+    }
+    match tx {
+        DbTx::Postgres(t) => {
+            let sql = format!("SELECT {COLUMNS} FROM elections_invitations WHERE siret = ANY($1)");
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(sirets)
+                .fetch_all(&mut **t)
+                .await?
+            {
+                let v = decode_values!(row);
+                found.insert((v.siret.clone(), v.date), v);
+            }
+        }
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(sirets) {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM elections_invitations WHERE siret IN {}",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(&mut **t).await? {
+                    let v = decode_values!(row);
+                    found.insert((v.siret.clone(), v.date), v);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn write(tx: &mut DbTx, rows: &[&Values], import_id: Uuid) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        DbTx::Postgres(t) => {
+            let mut query = sqlx::query(PG_UPSERT.as_str())
+                .bind(rows.iter().map(|v| v.siret.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|v| v.date).collect::<Vec<_>>());
+            for i in 0..9 {
+                query = query.bind(
+                    rows.iter()
+                        .map(|v| v.texts[i].as_deref())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            query
+                .bind(rows.iter().map(|v| v.actif).collect::<Vec<_>>())
+                .bind(rows.iter().map(|v| v.siege).collect::<Vec<_>>())
+                .bind(import_id)
+                .execute(&mut **t)
+                .await?;
+        }
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(rows) {
+                let sql = format!(
+                    "INSERT INTO elections_invitations ({COLUMNS}, import_id) VALUES {}
+                     ON CONFLICT (siret, invitation_date) DO UPDATE SET {}",
+                    tuples(chunk.len(), WIDTH),
+                    *UPDATE_SET
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in chunk {
+                    query = query.bind(&v.siret).bind(v.date);
+                    for s in &v.texts {
+                        query = query.bind(s);
+                    }
+                    query = query.bind(v.actif).bind(v.siege).bind(import_id);
+                }
+                query.execute(&mut **t).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stored invitations of these SIRETs, by SIRET and date.
+pub async fn invitations_of(
+    db: &Db,
+    sirets: &[Siret],
+) -> Result<Vec<StoredInvitation>, StoreError> {
+    let mut sirets: Vec<&str> = sirets.iter().map(Siret::as_str).collect();
+    sirets.sort_unstable();
+    sirets.dedup();
+    let mut out = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {COLUMNS}, import_id FROM elections_invitations WHERE siret = ANY($1)
+                 ORDER BY siret, invitation_date"
+            );
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&sirets)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_values!(row).into_stored(row.try_get(13)?)?);
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for chunk in chunks(&sirets) {
+                let sql = format!(
+                    "SELECT {COLUMNS}, import_id FROM elections_invitations WHERE siret IN {}
+                     ORDER BY siret, invitation_date",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(read).await? {
+                    out.push(decode_values!(row).into_stored(row.try_get(13)?)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
