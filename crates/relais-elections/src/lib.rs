@@ -14,10 +14,18 @@ use relais_platform::store::{Migration, MigrationSet};
 /// The app's schema (component `elections`), migrated after the platform's.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "elections",
-    migrations: &[Migration {
-        version: 1,
-        name: "pv_invitations",
-        sqlite: include_str!("../migrations/sqlite/0001_pv_invitations.sql"),
-        postgres: include_str!("../migrations/postgres/0001_pv_invitations.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "pv_invitations",
+            sqlite: include_str!("../migrations/sqlite/0001_pv_invitations.sql"),
+            postgres: include_str!("../migrations/postgres/0001_pv_invitations.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "summary",
+            sqlite: include_str!("../migrations/sqlite/0002_summary.sql"),
+            postgres: include_str!("../migrations/postgres/0002_summary.sql"),
+        },
+    ],
 };
