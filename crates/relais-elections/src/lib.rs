@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod domain;
 pub mod imports;
+pub mod query;
 pub mod store;
 
 use relais_platform::store::{Migration, MigrationSet};
@@ -26,6 +27,12 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             name: "summary",
             sqlite: include_str!("../migrations/sqlite/0002_summary.sql"),
             postgres: include_str!("../migrations/postgres/0002_summary.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "summary_reads",
+            sqlite: include_str!("../migrations/sqlite/0003_summary_reads.sql"),
+            postgres: include_str!("../migrations/postgres/0003_summary_reads.sql"),
         },
     ],
 };

@@ -10,6 +10,7 @@
 mod dirty;
 mod invitations;
 mod pv;
+mod read;
 mod summary;
 
 pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
@@ -20,6 +21,11 @@ pub(crate) use invitations::upsert_invitations;
 pub use invitations::{StoredInvitation, invitation_inputs_of, invitation_page, invitations_of};
 pub use pv::{PvTotals, StoredPv, pv_inputs_of, pv_page, pv_rows_of, stream_pv, totals};
 pub(crate) use pv::{delete_cycle_except, upsert_pv};
+pub use read::{
+    CycleFact, DataVersion, Order, PageKey, PvFact, Search, SortKey, SortValue, SummaryFact,
+    SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
+    each_summary_fact, summary_filter_count, summary_page,
+};
 pub use summary::{
     StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summaries_after,
     summaries_of, summary_count, summary_of, summary_state, write_summaries,
