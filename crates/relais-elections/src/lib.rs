@@ -6,9 +6,12 @@
 
 pub mod demo;
 pub mod domain;
+pub mod export;
+pub mod http;
 pub mod imports;
 pub mod query;
 pub mod store;
+pub mod upstream;
 
 use relais_platform::store::{Migration, MigrationSet};
 

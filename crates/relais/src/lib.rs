@@ -129,8 +129,13 @@ fn migration_record(
 pub struct ChainBroken(pub String);
 
 /// Documented routes of the apps. Apps register here as they land.
-fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
-    Vec::new()
+fn app_routes(platform: &Platform, engine: &Engine) -> Vec<Routes<()>> {
+    vec![relais_elections::http::routes(
+        platform,
+        engine.clone(),
+        Arc::new(SystemClock),
+        relais_elections::http::ReadSettings::new(&platform.config.data_dir),
+    )]
 }
 
 /// The text of `relais version`.
@@ -199,7 +204,7 @@ impl Application {
             relais_http::tasks::routes(engine.clone()),
             relais_http::imports::routes(imports.clone()),
         ];
-        routes.extend(app_routes(&platform));
+        routes.extend(app_routes(&platform, &engine));
         let (router, doc) = relais_http::app(platform.clone(), routes);
         let unknown = relais_http::ratelimit::unknown_routes(&doc, &platform.config.limits.routes);
         if !unknown.is_empty() {

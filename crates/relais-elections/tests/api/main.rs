@@ -1,0 +1,18 @@
+//! The elections read API through the whole router (`oneshot`) on both backends: summaries,
+//! statistics, time series, exports, cache, upstream paths, roles.
+
+mod summary;
+mod support;
+
+use relais_testkit::suite;
+use summary::*;
+
+suite!(
+    list_filters_select_summaries,
+    text_search_ignores_accents_and_case,
+    bad_parameters_are_problems_naming_them,
+    pages_have_no_duplicates_or_gaps_under_every_sort,
+    detail_has_the_timeline_and_invitations,
+    seed_paths_answer_with_upstream_field_names,
+    every_elections_route_needs_the_viewer_role,
+);
