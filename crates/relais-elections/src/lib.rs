@@ -10,6 +10,7 @@ pub mod export;
 pub mod http;
 pub mod imports;
 pub mod query;
+pub mod stats;
 pub mod store;
 pub mod upstream;
 

@@ -8,6 +8,7 @@
 
 mod params;
 mod seed;
+mod stats;
 mod summary;
 pub mod views;
 
@@ -100,6 +101,8 @@ pub fn routes(
         .route(viewer, routes!(summary::detail))
         .route(viewer, routes!(seed::search))
         .route(viewer, routes!(seed::one))
+        .route(viewer, routes!(stats::dashboard))
+        .route(viewer, routes!(stats::timeseries))
         .with_state(api)
 }
 

@@ -1,10 +1,12 @@
 //! The elections read API through the whole router (`oneshot`) on both backends: summaries,
 //! statistics, time series, exports, cache, upstream paths, roles.
 
+mod stats;
 mod summary;
 mod support;
 
 use relais_testkit::suite;
+use stats::*;
 use summary::*;
 
 suite!(
@@ -15,4 +17,6 @@ suite!(
     detail_has_the_timeline_and_invitations,
     seed_paths_answer_with_upstream_field_names,
     every_elections_route_needs_the_viewer_role,
+    dashboard_counts_the_hand_made_dataset,
+    time_series_counts_pvs_per_period,
 );
