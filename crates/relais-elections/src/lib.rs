@@ -14,7 +14,9 @@ pub mod stats;
 pub mod store;
 pub mod upstream;
 
+use relais_platform::Platform;
 use relais_platform::store::{Migration, MigrationSet};
+use relais_platform::tasks::{EngineBuilder, Enqueue, Task};
 
 /// The app's schema (component `elections`), migrated after the platform's.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
@@ -40,3 +42,29 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
         },
     ],
 };
+
+/// Registers the app's task kinds (`elections.export`, `elections.exports.retention`, hourly
+/// when `schedules`) on an engine being built.
+pub fn tasks(
+    builder: EngineBuilder,
+    platform: &Platform,
+    settings: &http::ReadSettings,
+    schedules: bool,
+) -> EngineBuilder {
+    let builder = builder
+        .register(export::ExportTask::new(
+            platform.store.clone(),
+            settings.cycles.clone(),
+            settings.exports.clone(),
+        ))
+        .register(export::ExportRetention::new(settings.exports.clone()));
+    if schedules {
+        builder.schedule(
+            export::ExportRetention::KIND,
+            export::ExportRetention::SCHEDULE,
+            Enqueue::new(export::ExportRetention::KIND, serde_json::json!({})),
+        )
+    } else {
+        builder
+    }
+}

@@ -151,7 +151,8 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    pub(crate) fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
+    /// The view of a task record (with the errors of its attempts on single-task reads).
+    pub fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
         let base = format!("/api/tasks/{}", t.id);
         TaskView {
             id: t.id,

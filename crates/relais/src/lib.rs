@@ -76,6 +76,12 @@ pub fn task_engine(
             );
         }
     }
+    let builder = relais_elections::tasks(
+        builder,
+        platform,
+        &relais_elections::http::ReadSettings::new(&platform.config.data_dir),
+        schedules,
+    );
     Ok(imports.engine_tasks(builder, schedules).build()?)
 }
 

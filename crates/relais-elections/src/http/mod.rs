@@ -6,6 +6,7 @@
 //! Only HTTP here: SQL is in `crate::store`, parameter parsing in `crate::query`, aggregation in
 //! `crate::stats`, file writing in `crate::export`.
 
+mod export;
 mod params;
 mod seed;
 mod stats;
@@ -103,6 +104,8 @@ pub fn routes(
         .route(viewer, routes!(seed::one))
         .route(viewer, routes!(stats::dashboard))
         .route(viewer, routes!(stats::timeseries))
+        .route(viewer, routes!(export::export))
+        .route(viewer, routes!(export::download))
         .with_state(api)
 }
 

@@ -1,11 +1,13 @@
 //! The elections read API through the whole router (`oneshot`) on both backends: summaries,
 //! statistics, time series, exports, cache, upstream paths, roles.
 
+mod exports;
 mod stats;
 mod summary;
 mod support;
 
 use relais_testkit::suite;
+use exports::*;
 use stats::*;
 use summary::*;
 
@@ -19,4 +21,7 @@ suite!(
     every_elections_route_needs_the_viewer_role,
     dashboard_counts_the_hand_made_dataset,
     time_series_counts_pvs_per_period,
+    csv_export_has_upstream_columns_and_exact_values,
+    xlsx_export_opens_with_the_upstream_header,
+    large_exports_run_as_tasks_and_are_downloaded,
 );

@@ -100,6 +100,7 @@ pub(crate) async fn env_with(ctx: &Ctx, tweak: impl FnOnce(&mut ReadSettings)) -
             ..EngineConfig::default()
         },
     );
+    let builder = relais_elections::tasks(builder, &platform, &settings, false);
     let engine = registry.engine_tasks(builder, false).build().unwrap();
     let imports = registry.with_engine(engine.clone());
     let shutdown = Shutdown::new();
