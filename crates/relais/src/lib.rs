@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use relais_elections::build::{BuildSettings, BuildTask, WithBuild};
 use relais_http::Routes;
 use relais_platform::Platform;
 use relais_platform::audit::{Audit, AuditRecord, AuditRetention, Params};
@@ -39,11 +40,12 @@ pub fn import_registry(platform: &Platform) -> anyhow::Result<ImportRegistry> {
     if platform.config.imports.sample {
         registry = registry.register(SampleImport)?;
     }
+    // Each finished import enqueues an incremental build of the summary (`elections.build`).
     registry = registry
-        .register(relais_elections::imports::PvImport::new(
+        .register(WithBuild(relais_elections::imports::PvImport::new(
             relais_elections::domain::CycleTable::standard(),
-        ))?
-        .register(relais_elections::imports::InvitationImport)?;
+        )))?
+        .register(WithBuild(relais_elections::imports::InvitationImport))?;
     let unknown = registry.unknown_overrides();
     if !unknown.is_empty() {
         anyhow::bail!(
@@ -65,7 +67,11 @@ pub fn task_engine(
 ) -> anyhow::Result<Engine> {
     let mut builder = Engine::builder(platform.store.clone(), Arc::new(SystemClock), config)
         .register(Noop)
-        .register(SleepTask);
+        .register(SleepTask)
+        .register(BuildTask::new(
+            platform.store.clone(),
+            BuildSettings::default(),
+        ));
     if let Some(max_age) = platform.config.audit_retention {
         builder = builder.register(AuditRetention::new(platform.audit.clone(), max_age));
         if schedules {
