@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod elections_cmd;
 pub mod import_cmd;
 pub mod logging;
 
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use relais_elections::build::{BuildSettings, BuildTask, WithBuild};
+use relais_elections::build::{BuildSettings, BuildTask, Elections, WithBuild};
 use relais_http::Routes;
 use relais_platform::Platform;
 use relais_platform::audit::{Audit, AuditRecord, AuditRetention, Params};
@@ -134,9 +135,13 @@ fn migration_record(
 #[error("{0}")]
 pub struct ChainBroken(pub String);
 
-/// Documented routes of the apps. Apps register here as they land.
-fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
-    Vec::new()
+/// Documented routes of the apps, on the engine running their tasks. Apps register here as they
+/// land.
+fn app_routes(platform: &Platform, engine: &Engine) -> Vec<Routes<()>> {
+    vec![relais_elections::http::routes(Elections::new(
+        platform.store.clone(),
+        engine.clone(),
+    ))]
 }
 
 /// The text of `relais version`.
@@ -205,7 +210,7 @@ impl Application {
             relais_http::tasks::routes(engine.clone()),
             relais_http::imports::routes(imports.clone()),
         ];
-        routes.extend(app_routes(&platform));
+        routes.extend(app_routes(&platform, &engine));
         let (router, doc) = relais_http::app(platform.clone(), routes);
         let unknown = relais_http::ratelimit::unknown_routes(&doc, &platform.config.limits.routes);
         if !unknown.is_empty() {

@@ -4,10 +4,12 @@
 mod builds;
 #[path = "../common/mod.rs"]
 mod common;
+mod http;
 mod store;
 mod support;
 
 use builds::*;
+use http::*;
 use relais_testkit::suite;
 use store::*;
 
@@ -20,4 +22,5 @@ suite!(
     a_cancelled_full_build_leaves_a_consistent_table,
     imports_enqueue_an_incremental_build,
     summaries_due_again_are_recomputed,
+    build_routes_request_and_report_builds,
 );
