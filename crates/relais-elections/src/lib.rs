@@ -2,8 +2,10 @@
 //! the per-SIRET summary with legal seat allocation. The rules are those of the elections domain
 //! reference; `domain` holds them as plain data and pure functions, with no storage and no HTTP.
 //! `imports` parses files into domain types (the `elections.pv` and `elections.invitations`
-//! import types); `store` is the only module with SQL.
+//! import types); `build` computes the summary tables as tasks; `http` holds the routes (the
+//! only HTTP of the app); `store` is the only module with SQL.
 
+pub mod build;
 pub mod demo;
 pub mod domain;
 pub mod export;

@@ -1,11 +1,14 @@
-//! The elections read API (viewer role): summaries (list, detail, the upstream pages'
-//! `/api/siret` paths), statistics and time series, exports. Answers are cached through the
-//! platform cache (namespace `elections`, tag `elections`) under a key that carries the data
-//! version, and sent with an `ETag` (`If-None-Match` → 304).
+//! The app's HTTP routes (HTTP only here), plugged into the server by the binary's
+//! `app_routes`: the summary builds (`build.rs`, [`routes`]) and the read API ([`read_routes`],
+//! viewer role): summaries (list, detail, the upstream pages' `/api/siret` paths), statistics
+//! and time series, exports. Reads are cached through the platform cache (namespace
+//! `elections`, tag `elections`) under a key that carries the data version, and sent with an
+//! `ETag` (`If-None-Match` → 304).
 //!
-//! Only HTTP here: SQL is in `crate::store`, parameter parsing in `crate::query`, aggregation in
+//! SQL is in `crate::store`, parameter parsing in `crate::query`, aggregation in
 //! `crate::stats`, file writing in `crate::export`.
 
+mod build;
 mod export;
 mod params;
 mod seed;
@@ -29,8 +32,16 @@ use relais_platform::tasks::Engine;
 use sha2::{Digest, Sha256};
 use utoipa_axum::routes;
 
+pub use build::{BuildAnswer, BuildBody, BuildStatusView};
+
+use crate::build::Elections;
 use crate::domain::{CycleTable, Siret};
 use crate::store;
+
+/// The build routes.
+pub fn routes(elections: Elections) -> Routes<()> {
+    build::routes(elections)
+}
 
 /// The cache namespace of the elections reads.
 pub const CACHE_NAMESPACE: &str = "elections";
@@ -77,7 +88,7 @@ struct Inner {
 }
 
 /// The documented read routes of the elections app.
-pub fn routes(
+pub fn read_routes(
     platform: &Platform,
     engine: Engine,
     clock: Arc<dyn Clock>,

@@ -115,19 +115,6 @@ pub(crate) async fn xlsx_export_opens_with_the_upstream_header(ctx: Ctx) {
     env.stop().await;
 }
 
-/// Waits (polling the record, with a deadline) until the task is in a final state.
-async fn finished(env: &Env, id: uuid::Uuid) -> relais_platform::tasks::TaskRecord {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let t = env.engine.get(id).await.unwrap().expect("task exists");
-        if t.state.is_final() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "task never finished: {t:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
     use relais_platform::tasks::{Enqueue, TaskState};
     let env = env_with(&ctx, |s| s.exports.task_rows = 2).await;
@@ -146,7 +133,7 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
         assert_eq!(task["kind"], "elections.export");
         let id: uuid::Uuid = task["id"].as_str().unwrap().parse().unwrap();
         assert_eq!(reply.headers[header::LOCATION], format!("/api/tasks/{id}"));
-        let done = finished(&env, id).await;
+        let done = env.finished(id).await;
         assert_eq!(done.state, TaskState::Succeeded, "{done:#?}");
         let result = done.result.unwrap();
         assert_eq!(result["rows"], 3);
@@ -173,7 +160,7 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
     );
     bad.max_attempts = Some(1);
     let (bad, _) = env.engine.enqueue(bad).await.unwrap();
-    assert_eq!(finished(&env, bad.id).await.state, TaskState::Failed);
+    assert_eq!(env.finished(bad.id).await.state, TaskState::Failed);
     env.get(&format!("/api/elections/exports/{}", bad.id))
         .await
         .problem(StatusCode::CONFLICT, None);
@@ -188,7 +175,7 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
     env.get("/api/elections/exports/not-a-uuid")
         .await
         .problem(StatusCode::BAD_REQUEST, None);
-    finished(&env, noop.id).await;
+    env.finished(noop.id).await;
 
     // Retention deletes files older than a day.
     let files: Vec<_> = std::fs::read_dir(&env.settings.exports.dir)
@@ -208,7 +195,7 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
         .enqueue(Enqueue::new("elections.exports.retention", serde_json::json!({})))
         .await
         .unwrap();
-    let done = finished(&env, retention.id).await;
+    let done = env.finished(retention.id).await;
     assert_eq!(done.result.unwrap()["deleted"], 1);
     assert!(!files[0].exists() && files[1].exists());
     let id = files[0].file_stem().unwrap().to_str().unwrap();

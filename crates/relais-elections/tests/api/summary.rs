@@ -293,42 +293,54 @@ pub(crate) async fn seed_paths_answer_with_upstream_field_names(ctx: Ctx) {
     env.stop().await;
 }
 
-/// Every documented elections operation: (path template, concrete path).
-fn elections_operations(env: &Env) -> Vec<(String, String)> {
+/// Every documented elections operation: (method, path template, concrete path, role).
+fn elections_operations(env: &Env) -> Vec<(String, String, String, String)> {
     let doc = serde_json::to_value(&env.doc).unwrap();
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if !(path.starts_with("/api/elections") || path.starts_with("/api/siret")) {
+        if !(path.starts_with("/api/elections")
+            || path.starts_with("/api/siret")
+            || path.starts_with("/api/build/summary"))
+        {
             continue;
         }
         for (method, op) in item.as_object().unwrap() {
-            assert_eq!(method, "get", "{path}: reads only");
-            assert_eq!(op["x-required-role"], "viewer", "{path}");
+            let role = op["x-required-role"].as_str().unwrap().to_owned();
+            if method == "get" {
+                assert_eq!(role, "viewer", "{path}: reads need the viewer role");
+            }
             let concrete = path
                 .replace("{siret}", A)
                 .replace("{id}", "0190d5f6-0000-7000-8000-000000000000");
-            ops.push((path.clone(), concrete));
+            ops.push((method.to_uppercase(), path.clone(), concrete, role));
         }
     }
     ops
 }
 
-pub(crate) async fn every_elections_route_needs_the_viewer_role(ctx: Ctx) {
+pub(crate) async fn every_elections_route_needs_its_declared_role(ctx: Ctx) {
     let env = loaded(&ctx).await;
     let ops = elections_operations(&env);
-    assert!(ops.len() >= 4, "{ops:?}");
-    for (path, concrete) in &ops {
-        env.get_as(None, concrete, &[])
-            .await
-            .problem(StatusCode::UNAUTHORIZED, None);
+    let reads = ops.iter().filter(|o| o.0 == "GET" && o.1.contains("summary")).count();
+    assert!(reads >= 3, "{ops:?}");
+    for (method, path, concrete, required) in &ops {
+        let reply = env.send_as(None, method, concrete).await;
+        reply.problem(StatusCode::UNAUTHORIZED, None);
+        let required: Role = required.parse().unwrap();
         for role in [Role::Viewer, Role::Operator, Role::Admin] {
-            let reply = env.get_as(Some(role), concrete, &[]).await;
-            assert!(
-                reply.status != StatusCode::UNAUTHORIZED && reply.status != StatusCode::FORBIDDEN,
-                "{role} on {path}: {}",
-                reply.status
-            );
+            let reply = env.send_as(Some(role), method, concrete).await;
+            if role >= required {
+                assert!(
+                    reply.status != StatusCode::UNAUTHORIZED
+                        && reply.status != StatusCode::FORBIDDEN,
+                    "{role} on {method} {path}: {}",
+                    reply.status
+                );
+            } else {
+                reply.problem(StatusCode::FORBIDDEN, None);
+            }
         }
     }
+    env.idle_builds().await;
     env.stop().await;
 }

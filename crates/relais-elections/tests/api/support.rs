@@ -16,20 +16,20 @@ pub(crate) use relais_testkit::Ctx;
 pub(crate) use serde_json::Value;
 
 use http_body_util::BodyExt;
-use relais_elections::domain::{Invitation, PvRow, Summariser, SummaryConfig};
+use relais_elections::build::{BuildSettings, BuildTask, Elections, WithBuild};
 use relais_elections::imports::{InvitationImport, PvImport};
-use relais_elections::store::{self, StoredSummary};
 use relais_platform::clock::SystemClock;
 use relais_platform::config::Config;
 use relais_platform::imports::{ImportRegistry, ImportStatus, Imports, UploadRequest};
 use relais_platform::shutdown::Shutdown;
-use relais_platform::tasks::{Engine, EngineConfig};
+use relais_platform::tasks::{Engine, EngineConfig, TaskFilter, TaskRecord, TaskState};
 use tower::ServiceExt;
 
 pub(crate) struct Env {
     pub platform: Platform,
     pub imports: Imports,
     pub engine: Engine,
+    pub elections: Elections,
     pub router: axum::Router,
     pub settings: ReadSettings,
     pub doc: utoipa::openapi::OpenApi,
@@ -84,9 +84,9 @@ pub(crate) async fn env_with(ctx: &Ctx, tweak: impl FnOnce(&mut ReadSettings)) -
         Arc::new(SystemClock),
         platform.config.imports.clone(),
     )
-    .register(PvImport::new(CycleTable::standard()))
+    .register(WithBuild(PvImport::new(CycleTable::standard())))
     .unwrap()
-    .register(InvitationImport)
+    .register(WithBuild(InvitationImport))
     .unwrap();
     let mut settings = ReadSettings::new(&platform.config.data_dir);
     tweak(&mut settings);
@@ -100,15 +100,21 @@ pub(crate) async fn env_with(ctx: &Ctx, tweak: impl FnOnce(&mut ReadSettings)) -
             ..EngineConfig::default()
         },
     );
+    let builder = builder.register(
+        BuildTask::new(platform.store.clone(), BuildSettings::default())
+            .with_cache(platform.cache.clone()),
+    );
     let builder = relais_elections::tasks(builder, &platform, &settings, false);
     let engine = registry.engine_tasks(builder, false).build().unwrap();
     let imports = registry.with_engine(engine.clone());
     let shutdown = Shutdown::new();
     engine.start(&shutdown);
+    let elections = Elections::new(platform.store.clone(), engine.clone());
     let routes = vec![
         relais_http::tasks::routes(engine.clone()),
         relais_http::imports::routes(imports.clone()),
-        relais_elections::http::routes(
+        relais_elections::http::routes(elections.clone()),
+        relais_elections::http::read_routes(
             &platform,
             engine.clone(),
             Arc::new(SystemClock),
@@ -120,6 +126,7 @@ pub(crate) async fn env_with(ctx: &Ctx, tweak: impl FnOnce(&mut ReadSettings)) -
         platform,
         imports,
         engine,
+        elections,
         router,
         settings,
         doc,
@@ -145,7 +152,22 @@ impl Env {
 
     /// `GET path` as `role` (`None`: without credentials).
     pub(crate) async fn get_as(&self, role: Option<Role>, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::get(path);
+        self.request_as(role, "GET", path, headers).await
+    }
+
+    /// `method path` (no body) as `role`.
+    pub(crate) async fn send_as(&self, role: Option<Role>, method: &str, path: &str) -> Reply {
+        self.request_as(role, method, path, &[]).await
+    }
+
+    async fn request_as(
+        &self,
+        role: Option<Role>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -224,45 +246,53 @@ impl Env {
         }
     }
 
-    /// Computes every summary from the stored rows and writes them, then drops the cached
-    /// reads (what a build does).
+    /// Runs a full build of the summary (the real task) and waits until no build is left
+    /// (imports enqueue incremental ones).
     pub(crate) async fn summarise(&self) {
-        use futures_util::TryStreamExt;
-        let rows: Vec<PvRow> = store::stream_pv(self.db())
-            .map_ok(|p| p.row)
-            .try_collect()
-            .await
-            .unwrap();
-        let mut invitations: Vec<(Siret, Invitation)> = Vec::new();
+        let requested = self.elections.request_build(true, None).await.unwrap();
+        let done = self.finished(requested.task.id).await;
+        assert_eq!(done.state, TaskState::Succeeded, "{done:#?}");
+        self.idle_builds().await;
+    }
+
+    /// Waits (polling, with a deadline) until no build is queued or running.
+    pub(crate) async fn idle_builds(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let after = invitations.last().map_or(String::new(), |(s, _)| s.as_str().to_owned());
-            let page = store::invitation_page(self.db(), &after, 10_000).await.unwrap();
-            if page.is_empty() {
-                break;
+            let active = self
+                .engine
+                .list(&TaskFilter {
+                    kind: Some("elections.build".into()),
+                    states: vec![
+                        TaskState::Available,
+                        TaskState::Scheduled,
+                        TaskState::Running,
+                        TaskState::Retryable,
+                    ],
+                    limit: 10,
+                    ..TaskFilter::default()
+                })
+                .await
+                .unwrap();
+            if active.is_empty() {
+                return;
             }
-            invitations.extend(page);
+            assert!(Instant::now() < deadline, "builds never ended: {active:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let mut by_siret: std::collections::BTreeMap<Siret, (Vec<PvRow>, Vec<Invitation>)> =
-            Default::default();
-        for row in rows {
-            by_siret.entry(row.siret).or_default().0.push(row);
+    }
+
+    /// Waits (polling the record, with a deadline) until the task is in a final state.
+    pub(crate) async fn finished(&self, id: uuid::Uuid) -> TaskRecord {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let t = self.engine.get(id).await.unwrap().expect("task exists");
+            if t.state.is_final() {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "task never finished: {t:#?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        for (siret, inv) in invitations {
-            by_siret.entry(siret).or_default().1.push(inv);
-        }
-        let today = chrono::Utc::now().date_naive();
-        let mut summariser = Summariser::new(CycleTable::standard(), SummaryConfig::default());
-        let summaries: Vec<StoredSummary> = by_siret
-            .into_iter()
-            .map(|(siret, (rows, invitations))| {
-                let s = summariser.summarise(siret, &rows, &invitations, today).unwrap();
-                StoredSummary::of(&s, chrono::Utc::now())
-            })
-            .collect();
-        let mut tx = self.platform.store.begin().await.unwrap();
-        store::write_summaries(&mut tx, &summaries, 1).await.unwrap();
-        tx.commit().await.unwrap();
-        relais_elections::http::invalidate(&self.platform.cache).await;
     }
 }
 
@@ -396,7 +426,7 @@ pub(crate) fn dataset() -> (Vec<Pv>, Vec<(&'static str, &'static str)>) {
     (pvs, vec![(A, "2025-09-01")])
 }
 
-/// The dataset loaded and summarised.
+/// The dataset loaded and summarised by a full build.
 pub(crate) async fn loaded(ctx: &Ctx) -> Env {
     let env = env(ctx).await;
     let (pvs, invitations) = dataset();

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use relais_elections::domain::{CycleTable, Invitation, PvKind, PvRow, Summariser, SummaryConfig};
-use relais_elections::store::{self, StoredSummary};
 
 use crate::common::{SIRET, carence, cgt_fo, date, invitation, pv, siret};
 use crate::support::*;
