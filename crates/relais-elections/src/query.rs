@@ -235,7 +235,8 @@ mod tests {
 
     #[test]
     fn refusals_name_their_parameter() {
-        let cases: [(&str, fn(&mut FilterParams)); 8] = [
+        type Set = fn(&mut FilterParams);
+        let cases: [(&str, Set); 8] = [
             ("departement", |p| p.departement = Some("20".into())),
             ("departement", |p| p.departement = Some("123".into())),
             ("idcc", |p| p.idcc = Some("12345".into())),

@@ -55,7 +55,9 @@ type CycleField = fn(&StoredCycle) -> Cell;
 /// The per-cycle fields, in column order: name prefix and value.
 fn cycle_fields() -> Vec<(String, CycleField)> {
     let mut fields: Vec<(String, CycleField)> = vec![
-        ("date_pv".into(), |c| c.election.date.map_or(Cell::Null, Cell::Date)),
+        ("date_pv".into(), |c| {
+            c.election.date.map_or(Cell::Null, Cell::Date)
+        }),
         ("carence".into(), |c| Cell::Bool(c.election.carence)),
         ("inscrits".into(), |c| Cell::Int(c.election.inscrits)),
         ("votants".into(), |c| Cell::Int(c.election.votants)),

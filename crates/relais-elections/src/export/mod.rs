@@ -267,8 +267,11 @@ fn xlsx_writer(
                     }
                     Cell::Date(d) => {
                         use chrono::Datelike;
-                        let date =
-                            ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
+                        let date = ExcelDateTime::from_ymd(
+                            d.year() as u16,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?;
                         sheet.write_datetime_with_format(r, c, &date, &day)?;
                     }
                     Cell::Bool(b) => {
@@ -300,9 +303,15 @@ mod tests {
 
     #[test]
     fn csv_text_defuses_formulas_and_writes_exact_values() {
-        assert_eq!(csv_text(&Cell::Text("=HYPERLINK(1)".into())), "'=HYPERLINK(1)");
+        assert_eq!(
+            csv_text(&Cell::Text("=HYPERLINK(1)".into())),
+            "'=HYPERLINK(1)"
+        );
         assert_eq!(csv_text(&Cell::Text("Rodez".into())), "Rodez");
-        assert_eq!(csv_text(&Cell::Votes(crate::domain::Votes::from_units(405_000))), "40.5");
+        assert_eq!(
+            csv_text(&Cell::Votes(crate::domain::Votes::from_units(405_000))),
+            "40.5"
+        );
         assert_eq!(csv_text(&Cell::Null), "");
         let header = String::from_utf8(csv_header()).unwrap();
         assert!(header.starts_with("\u{feff}siret,raison_sociale,idcc,cp,ville,"));

@@ -147,7 +147,9 @@ impl Task for ExportRetention {
 
     async fn run(&self, ctx: TaskContext, _args: Self::Args) -> Result<Value, TaskError> {
         let now: std::time::SystemTime = ctx.now().into();
-        let before = now.checked_sub(self.settings.keep).unwrap_or(std::time::UNIX_EPOCH);
+        let before = now
+            .checked_sub(self.settings.keep)
+            .unwrap_or(std::time::UNIX_EPOCH);
         let mut entries = match tokio::fs::read_dir(&self.settings.dir).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -120,7 +120,8 @@ pub(super) async fn export(
 
 /// The CSV, a page at a time.
 fn csv_body(pages: Pages) -> Body {
-    let head = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from(csv_header())) });
+    let head =
+        futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from(csv_header())) });
     let rows = futures_util::stream::unfold(Some(pages), |pages| async move {
         let mut pages = pages?;
         match pages.next().await {

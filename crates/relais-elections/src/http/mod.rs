@@ -200,9 +200,8 @@ impl ReadApi {
 
 /// A JSON body as cached text.
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| {
-        StoreError::Database(sqlx::Error::Protocol(format!("elections: JSON: {e}")))
-    })
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("elections: JSON: {e}"))))
 }
 
 fn anyhow_store(e: &StoreError) -> std::io::Error {
@@ -233,4 +232,3 @@ fn unknown_siret(siret: &Siret) -> ApiError {
         format!("no PV, invitation or summary for SIRET {siret}"),
     )
 }
-

@@ -236,6 +236,9 @@ mod tests {
         assert!(decode_cursor(&Some(text), SortKey::DatePvMax, Order::Asc).is_err());
         assert!(decode_cursor(&Some("zz".into()), SortKey::Siret, Order::Asc).is_err());
         assert!(decode_cursor(&Some("é".into()), SortKey::Siret, Order::Asc).is_err());
-        assert_eq!(decode_cursor(&None, SortKey::Siret, Order::Asc).unwrap(), None);
+        assert_eq!(
+            decode_cursor(&None, SortKey::Siret, Order::Asc).unwrap(),
+            None
+        );
     }
 }

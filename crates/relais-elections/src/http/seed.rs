@@ -42,8 +42,7 @@ pub(super) async fn search(
     let limit = limit(&p.limit)?;
     api.cached(&headers, format!("seed:{filter:?}:{limit}"), || async {
         let page =
-            store::summary_page(api.db(), &filter, SortKey::Siret, Order::Asc, None, limit)
-                .await?;
+            store::summary_page(api.db(), &filter, SortKey::Siret, Order::Asc, None, limit).await?;
         let rows: Vec<_> = page.items.iter().map(upstream::json).collect();
         to_json(&rows)
     })

@@ -41,12 +41,14 @@ pub(super) async fn dashboard(
 fn date(param: &'static str, value: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| {
-            invalid(ParamError {
-                param,
-                message: format!("a date written YYYY-MM-DD, got {v:?}"),
-            })
-        }),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| {
+                invalid(ParamError {
+                    param,
+                    message: format!("a date written YYYY-MM-DD, got {v:?}"),
+                })
+            }),
     }
 }
 

@@ -36,18 +36,17 @@ pub(super) async fn list(
     let after = decode_cursor(&p.after, sort, order)?;
     let key = format!("list:{filter:?}:{sort:?}:{order:?}:{limit}:{after:?}");
     api.cached(&headers, key, || async {
-            let db = api.db();
-            let total = store::summary_filter_count(db, &filter).await?;
-            let page =
-                store::summary_page(db, &filter, sort, order, after.as_ref(), limit).await?;
-            let list = SummaryList {
-                items: page.items.iter().map(SummaryView::from).collect(),
-                next: page.next.map(|k| encode_cursor(sort, order, &k)),
-                total,
-            };
-            to_json(&list)
-        })
-        .await
+        let db = api.db();
+        let total = store::summary_filter_count(db, &filter).await?;
+        let page = store::summary_page(db, &filter, sort, order, after.as_ref(), limit).await?;
+        let list = SummaryList {
+            items: page.items.iter().map(SummaryView::from).collect(),
+            next: page.next.map(|k| encode_cursor(sort, order, &k)),
+            total,
+        };
+        to_json(&list)
+    })
+    .await
 }
 
 /// One SIRET

@@ -50,8 +50,8 @@ impl Search {
             return None;
         }
         let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
-        let siret_prefix = (digits.len() <= 14 && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then_some(digits);
+        let siret_prefix =
+            (digits.len() <= 14 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits);
         Some(Search {
             words: text.split(' ').map(str::to_owned).collect(),
             siret_prefix,
@@ -120,7 +120,10 @@ impl SortKey {
     }
 
     fn reads_cycle(self) -> bool {
-        matches!(self, SortKey::Inscrits | SortKey::CgtVoix | SortKey::CgtShare)
+        matches!(
+            self,
+            SortKey::Inscrits | SortKey::CgtVoix | SortKey::CgtShare
+        )
     }
 
     /// The SQL expression (never NULL), and its sentinel parameter when it has one.
@@ -137,7 +140,9 @@ impl SortKey {
             SortKey::DateInvitationMax => date(sql, "date_invitation_max"),
             SortKey::Inscrits => "COALESCE(c.inscrits, -1)".into(),
             SortKey::CgtVoix => "COALESCE(c.cgt, -1)".into(),
-            SortKey::CgtShare => "CASE WHEN c.sve > 0 THEN c.cgt * 1000000 / c.sve ELSE -1 END".into(),
+            SortKey::CgtShare => {
+                "CASE WHEN c.sve > 0 THEN c.cgt * 1000000 / c.sve ELSE -1 END".into()
+            }
         }
     }
 }
@@ -312,14 +317,17 @@ pub async fn summary_page(
     let mut keys: Vec<PageKey> = Vec::new();
     macro_rules! collect {
         ($pool:expr) => {{
-            let query = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.text.clone())), &sql.params);
+            let query = bind_all!(
+                sqlx::query(sqlx::AssertSqlSafe(sql.text.clone())),
+                &sql.params
+            );
             for row in query.fetch_all($pool).await? {
                 let siret: String = row.try_get(0)?;
                 let value = match kind {
                     SortKey::Siret | SortKey::RaisonSociale => SortValue::Text(row.try_get(1)?),
-                    SortKey::DatePvMax | SortKey::ProchaineElection | SortKey::DateInvitationMax => {
-                        SortValue::Date(row.try_get(1)?)
-                    }
+                    SortKey::DatePvMax
+                    | SortKey::ProchaineElection
+                    | SortKey::DateInvitationMax => SortValue::Date(row.try_get(1)?),
                     SortKey::Inscrits | SortKey::CgtVoix | SortKey::CgtShare => {
                         SortValue::Int(row.try_get(1)?)
                     }
@@ -340,7 +348,9 @@ pub async fn summary_page(
     };
     let sirets = keys
         .iter()
-        .map(|k| Siret::parse(&k.siret).map_err(|_| corrupt(format!("summary SIRET {:?}", k.siret))))
+        .map(|k| {
+            Siret::parse(&k.siret).map_err(|_| corrupt(format!("summary SIRET {:?}", k.siret)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut found: std::collections::HashMap<String, StoredSummary> = summaries_of(db, &sirets)
         .await?
@@ -359,14 +369,20 @@ pub async fn summary_filter_count(db: &Db, filter: &SummaryFilter) -> Result<u64
     sql.text = format!("SELECT COUNT(*) {}", filtered.clause());
     let n: i64 = match db {
         Db::Sqlite { read, .. } => {
-            bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.text.clone())), &sql.params)
-                .fetch_one(read)
-                .await?
+            bind_all!(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.text.clone())),
+                &sql.params
+            )
+            .fetch_one(read)
+            .await?
         }
         Db::Postgres(pool) => {
-            bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.text.clone())), &sql.params)
-                .fetch_one(pool)
-                .await?
+            bind_all!(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.text.clone())),
+                &sql.params
+            )
+            .fetch_one(pool)
+            .await?
         }
     };
     Ok(n.max(0) as u64)
@@ -411,9 +427,8 @@ pub async fn each_cycle_fact(
     mut each: impl FnMut(CycleFact),
 ) -> Result<u64, StoreError> {
     let mut sql = Sql::default();
-    let filtered = filtered(filter, false, &mut sql).join(
-        "JOIN elections_summary_cycles a ON a.siret = s.siret",
-    );
+    let filtered = filtered(filter, false, &mut sql)
+        .join("JOIN elections_summary_cycles a ON a.siret = s.siret");
     sql.text = format!(
         "SELECT a.cycle, a.carence, a.inscrits, a.votants, a.sve, a.cgt, a.cfdt, a.fo, a.cftc, \
          a.cgc, a.unsa, a.solidaires, a.autre, a.cgt_representative {}",
@@ -454,8 +469,8 @@ pub async fn each_invitation_date(
     mut each: impl FnMut(NaiveDate),
 ) -> Result<u64, StoreError> {
     let mut sql = Sql::default();
-    let filtered = filtered(filter, false, &mut sql)
-        .join("JOIN elections_invitations i ON i.siret = s.siret");
+    let filtered =
+        filtered(filter, false, &mut sql).join("JOIN elections_invitations i ON i.siret = s.siret");
     sql.text = format!("SELECT i.invitation_date {}", filtered.clause());
     let mut n = 0;
     stream!(db, sql, |row| {
@@ -480,7 +495,10 @@ pub async fn each_pv_fact(
         filtered(filter, false, &mut sql).join("JOIN elections_pv p ON p.siret = s.siret");
     let mut range = Vec::new();
     if let Some(from) = from {
-        range.push(format!("p.election_date >= {}", sql.bind(Param::Date(from))));
+        range.push(format!(
+            "p.election_date >= {}",
+            sql.bind(Param::Date(from))
+        ));
     }
     if let Some(to) = to {
         range.push(format!("p.election_date <= {}", sql.bind(Param::Date(to))));
@@ -663,7 +681,12 @@ fn filtered(filter: &SummaryFilter, cycle_needed: bool, sql: &mut Sql) -> Filter
     );
     any_of(
         "s.departement",
-        filter.departements.iter().cloned().map(Param::Text).collect(),
+        filter
+            .departements
+            .iter()
+            .cloned()
+            .map(Param::Text)
+            .collect(),
         sql,
     );
     any_of(
@@ -675,7 +698,10 @@ fn filtered(filter: &SummaryFilter, cycle_needed: bool, sql: &mut Sql) -> Filter
         conds.push(format!("s.cgt_implantee = {}", sql.bind(Param::Bool(b))));
     }
     if let Some(b) = filter.cgt_representative {
-        conds.push(format!("c.cgt_representative = {}", sql.bind(Param::Bool(b))));
+        conds.push(format!(
+            "c.cgt_representative = {}",
+            sql.bind(Param::Bool(b))
+        ));
     }
     Filtered { from, conds }
 }

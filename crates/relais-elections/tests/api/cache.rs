@@ -34,7 +34,11 @@ pub(crate) async fn cached_reads_change_after_a_build(ctx: Ctx) {
     let detail = env.json(&format!("/api/elections/summary/{A}")).await;
     assert_eq!(detail["timeline"].as_array().unwrap().len(), 3);
     let seed = env.json("/api/siret?q=rodez").await;
-    assert_eq!(seed.as_array().unwrap().len(), 0, "q searches names, not towns");
+    assert_eq!(
+        seed.as_array().unwrap().len(),
+        0,
+        "q searches names, not towns"
+    );
     let (_, entries) = cache_figures(&env).await;
     assert!(entries >= 4, "{entries} cached answers");
 
@@ -43,8 +47,12 @@ pub(crate) async fn cached_reads_change_after_a_build(ctx: Ctx) {
     let d = siret_from(1_212_121_212_121);
     env.load(
         &[
-            Pv::new(&d, "2025-06-02", ["30", "10", "0", "0", "0", "0", "0", "0"])
-                .named("Rodez Mécanique", "Rodez", "12", "1486"),
+            Pv::new(&d, "2025-06-02", ["30", "10", "0", "0", "0", "0", "0", "0"]).named(
+                "Rodez Mécanique",
+                "Rodez",
+                "12",
+                "1486",
+            ),
             Pv::new(A, "2026-01-15", ["12", "0", "8", "0", "0", "0", "0", "0"])
                 .named("Société Générale d'Études", "Rodez", "12", "1486")
                 .college("05", 20),
@@ -58,7 +66,11 @@ pub(crate) async fn cached_reads_change_after_a_build(ctx: Ctx) {
     let second = env
         .get_as(Some(Role::Viewer), list, &[("if-none-match", &etag)])
         .await;
-    assert_eq!(second.status, StatusCode::OK, "the old ETag no longer matches");
+    assert_eq!(
+        second.status,
+        StatusCode::OK,
+        "the old ETag no longer matches"
+    );
     assert_ne!(second.headers[header::ETAG].to_str().unwrap(), etag);
     let page = second.json();
     assert_eq!(page["total"], 2);

@@ -16,12 +16,17 @@ fn records(body: &[u8]) -> Vec<Vec<String>> {
 }
 
 fn field<'a>(records: &'a [Vec<String>], row: usize, name: &str) -> &'a str {
-    let column = records[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("{name}"));
+    let column = records[0]
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("{name}"));
     &records[row][column]
 }
 
 fn upstream_header() -> Vec<String> {
-    relais_elections::upstream::columns().map(str::to_owned).collect()
+    relais_elections::upstream::columns()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub(crate) async fn csv_export_has_upstream_columns_and_exact_values(ctx: Ctx) {
@@ -39,7 +44,10 @@ pub(crate) async fn csv_export_has_upstream_columns_and_exact_values(ctx: Ctx) {
         .get("/api/elections/summary/export?format=csv&sort=raison_sociale&order=desc")
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
     assert!(
         reply.headers[header::CONTENT_DISPOSITION]
             .to_str()
@@ -52,7 +60,10 @@ pub(crate) async fn csv_export_has_upstream_columns_and_exact_values(ctx: Ctx) {
     let order: Vec<&str> = (1..5).map(|r| field(&rows, r, "siret")).collect();
     // By name (accents and case ignored), descending.
     assert_eq!(order, [A, d.as_str(), C, B]);
-    assert_eq!(field(&rows, 1, "raison_sociale"), "Société Générale d'Études");
+    assert_eq!(
+        field(&rows, 1, "raison_sociale"),
+        "Société Générale d'Études"
+    );
     assert_eq!(field(&rows, 1, "cgt_voix_c3"), "40.5");
     assert_eq!(field(&rows, 1, "fo_voix_c3"), "39.25");
     assert_eq!(field(&rows, 1, "carence_c4"), "true");
@@ -126,7 +137,9 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
     assert_eq!(small.status, StatusCode::OK);
     for (format, check_rows) in [("csv", 0), ("xlsx", 1)] {
         let reply = env
-            .get(&format!("/api/elections/summary/export?format={format}&sort=siret&order=desc"))
+            .get(&format!(
+                "/api/elections/summary/export?format={format}&sort=siret&order=desc"
+            ))
             .await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{format}");
         let task = reply.json();
@@ -142,7 +155,10 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
         assert_eq!(download, format!("/api/elections/exports/{id}"));
         let file = env.get(download).await;
         assert_eq!(file.status, StatusCode::OK);
-        assert_eq!(file.headers[header::CONTENT_LENGTH], file.body.len().to_string());
+        assert_eq!(
+            file.headers[header::CONTENT_LENGTH],
+            file.body.len().to_string()
+        );
         if check_rows == 0 {
             let rows = records(&file.body);
             assert_eq!(rows[0], upstream_header());
@@ -166,7 +182,10 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
         .problem(StatusCode::CONFLICT, None);
     let (noop, _) = env
         .engine
-        .enqueue(Enqueue::new("elections.exports.retention", serde_json::json!({})))
+        .enqueue(Enqueue::new(
+            "elections.exports.retention",
+            serde_json::json!({}),
+        ))
         .await
         .unwrap();
     env.get(&format!("/api/elections/exports/{}", noop.id))
@@ -192,7 +211,10 @@ pub(crate) async fn large_exports_run_as_tasks_and_are_downloaded(ctx: Ctx) {
         .unwrap();
     let (retention, _) = env
         .engine
-        .enqueue(Enqueue::new("elections.exports.retention", serde_json::json!({})))
+        .enqueue(Enqueue::new(
+            "elections.exports.retention",
+            serde_json::json!({}),
+        ))
         .await
         .unwrap();
     let done = env.finished(retention.id).await;

@@ -7,9 +7,9 @@ mod stats;
 mod summary;
 mod support;
 
-use relais_testkit::suite;
 use cache::*;
 use exports::*;
+use relais_testkit::suite;
 use stats::*;
 use summary::*;
 

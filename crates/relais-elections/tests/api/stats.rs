@@ -82,8 +82,8 @@ pub(crate) async fn dashboard_counts_the_hand_made_dataset(ctx: Ctx) {
         serde_json::json!([{"month": "2025-09", "invitations": 1}])
     );
     // Next elections: A 2029-11-20, B 2026-03-04, C 2029-05-05, against the day of the figures.
-    let as_of = chrono::NaiveDate::parse_from_str(stats["as_of"].as_str().unwrap(), "%Y-%m-%d")
-        .unwrap();
+    let as_of =
+        chrono::NaiveDate::parse_from_str(stats["as_of"].as_str().unwrap(), "%Y-%m-%d").unwrap();
     let mut overdue = 0;
     let mut quarters: std::collections::BTreeMap<String, u64> = Default::default();
     for (d, q) in [
@@ -102,7 +102,12 @@ pub(crate) async fn dashboard_counts_the_hand_made_dataset(ctx: Ctx) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|q| (q["quarter"].as_str().unwrap().to_owned(), q["elections"].as_u64().unwrap()))
+        .map(|q| {
+            (
+                q["quarter"].as_str().unwrap().to_owned(),
+                q["elections"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(upcoming, quarters);
 
@@ -133,7 +138,10 @@ pub(crate) async fn time_series_counts_pvs_per_period(ctx: Ctx) {
     assert_eq!(years["by"], "year");
     assert_eq!(years["undated_rows"], 0);
     let periods = years["periods"].as_array().unwrap();
-    let labels: Vec<&str> = periods.iter().map(|p| p["period"].as_str().unwrap()).collect();
+    let labels: Vec<&str> = periods
+        .iter()
+        .map(|p| p["period"].as_str().unwrap())
+        .collect();
     assert_eq!(
         labels,
         ["2019", "2020", "2021", "2022", "2023", "2024", "2025"]

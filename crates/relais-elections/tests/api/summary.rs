@@ -72,9 +72,7 @@ pub(crate) async fn text_search_ignores_accents_and_case(ctx: Ctx) {
             "/api/elections/summary?q={}",
             q.replace(' ', "%20").replace('\'', "%27")
         );
-        let path = path
-            .replace('É', "%C3%89")
-            .replace('é', "%C3%A9");
+        let path = path.replace('É', "%C3%89").replace('é', "%C3%A9");
         assert_eq!(sirets(&env.json(&path).await), expected, "{q}");
     }
     env.stop().await;
@@ -83,12 +81,28 @@ pub(crate) async fn text_search_ignores_accents_and_case(ctx: Ctx) {
 pub(crate) async fn bad_parameters_are_problems_naming_them(ctx: Ctx) {
     let env = loaded(&ctx).await;
     for (query, status, param) in [
-        ("departement=20", StatusCode::UNPROCESSABLE_ENTITY, "departement"),
+        (
+            "departement=20",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "departement",
+        ),
         ("idcc=12a", StatusCode::UNPROCESSABLE_ENTITY, "idcc"),
-        ("statut_pap=en_attente", StatusCode::UNPROCESSABLE_ENTITY, "statut_pap"),
+        (
+            "statut_pap=en_attente",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "statut_pap",
+        ),
         ("cycle=C9", StatusCode::UNPROCESSABLE_ENTITY, "cycle"),
-        ("cgt_implantee=oui", StatusCode::UNPROCESSABLE_ENTITY, "cgt_implantee"),
-        ("cgt_representative=2", StatusCode::UNPROCESSABLE_ENTITY, "cgt_representative"),
+        (
+            "cgt_implantee=oui",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cgt_implantee",
+        ),
+        (
+            "cgt_representative=2",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cgt_representative",
+        ),
         ("q=%20--%20", StatusCode::UNPROCESSABLE_ENTITY, "q"),
         ("sort=votes", StatusCode::UNPROCESSABLE_ENTITY, "sort"),
         ("order=up", StatusCode::UNPROCESSABLE_ENTITY, "order"),
@@ -96,7 +110,11 @@ pub(crate) async fn bad_parameters_are_problems_naming_them(ctx: Ctx) {
         ("limit=501", StatusCode::UNPROCESSABLE_ENTITY, "limit"),
         ("after=zz", StatusCode::BAD_REQUEST, "after"),
         ("colour=red", StatusCode::BAD_REQUEST, "colour"),
-        ("departement=08&departement=12", StatusCode::BAD_REQUEST, "departement"),
+        (
+            "departement=08&departement=12",
+            StatusCode::BAD_REQUEST,
+            "departement",
+        ),
     ] {
         let reply = env.get(&format!("/api/elections/summary?{query}")).await;
         reply.problem(status, Some(param));
@@ -148,7 +166,9 @@ pub(crate) async fn pages_have_no_duplicates_or_gaps_under_every_sort(ctx: Ctx) 
     ] {
         for order in ["asc", "desc"] {
             let whole = env
-                .json(&format!("/api/elections/summary?limit=500&sort={sort}&order={order}"))
+                .json(&format!(
+                    "/api/elections/summary?limit=500&sort={sort}&order={order}"
+                ))
                 .await;
             let whole = sirets(&whole);
             let mut paged = Vec::new();
@@ -223,7 +243,9 @@ pub(crate) async fn detail_has_the_timeline_and_invitations(ctx: Ctx) {
     assert_eq!(a["timeline"][1]["colleges"][0]["pvs"][0]["kind"], "carence");
     assert_eq!(a["invitations"][0]["date"], "2025-09-01");
     // With spaces, as people write it.
-    let spaced = env.json("/api/elections/summary/343%20294%20195%2000239").await;
+    let spaced = env
+        .json("/api/elections/summary/343%20294%20195%2000239")
+        .await;
     assert_eq!(spaced["siret"], A);
 
     let unknown = siret_from(1_234_567_890_123);
@@ -288,8 +310,12 @@ pub(crate) async fn seed_paths_answer_with_upstream_field_names(ctx: Ctx) {
     env.get(&format!("/api/siret/{}", siret_from(42)))
         .await
         .problem(StatusCode::NOT_FOUND, None);
-    env.get("/api/siret/12").await.problem(StatusCode::BAD_REQUEST, Some("siret"));
-    env.get("/api/siret?name=x").await.problem(StatusCode::BAD_REQUEST, Some("name"));
+    env.get("/api/siret/12")
+        .await
+        .problem(StatusCode::BAD_REQUEST, Some("siret"));
+    env.get("/api/siret?name=x")
+        .await
+        .problem(StatusCode::BAD_REQUEST, Some("name"));
     env.stop().await;
 }
 
@@ -321,7 +347,10 @@ fn elections_operations(env: &Env) -> Vec<(String, String, String, String)> {
 pub(crate) async fn every_elections_route_needs_its_declared_role(ctx: Ctx) {
     let env = loaded(&ctx).await;
     let ops = elections_operations(&env);
-    let reads = ops.iter().filter(|o| o.0 == "GET" && o.1.contains("summary")).count();
+    let reads = ops
+        .iter()
+        .filter(|o| o.0 == "GET" && o.1.contains("summary"))
+        .count();
     assert!(reads >= 3, "{ops:?}");
     for (method, path, concrete, required) in &ops {
         let reply = env.send_as(None, method, concrete).await;

@@ -11,7 +11,6 @@ pub(crate) use relais_elections::domain::{CycleTable, Siret};
 pub(crate) use relais_elections::http::ReadSettings;
 pub(crate) use relais_http::{Principal, Role};
 pub(crate) use relais_platform::Platform;
-pub(crate) use relais_platform::store::Db;
 pub(crate) use relais_testkit::Ctx;
 pub(crate) use serde_json::Value;
 
@@ -146,12 +145,13 @@ impl Env {
         self.platform.store.close().await;
     }
 
-    pub(crate) fn db(&self) -> &Db {
-        self.platform.store.db()
-    }
-
     /// `GET path` as `role` (`None`: without credentials).
-    pub(crate) async fn get_as(&self, role: Option<Role>, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn get_as(
+        &self,
+        role: Option<Role>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         self.request_as(role, "GET", path, headers).await
     }
 
@@ -198,7 +198,12 @@ impl Env {
     /// `GET path` as a viewer, expecting 200 and JSON.
     pub(crate) async fn json(&self, path: &str) -> Value {
         let reply = self.get(path).await;
-        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()
     }
 
@@ -234,7 +239,8 @@ impl Env {
             for pv in pvs {
                 csv.push_str(&pv.line());
             }
-            self.import("elections.pv", "pv.csv", csv.into_bytes()).await;
+            self.import("elections.pv", "pv.csv", csv.into_bytes())
+                .await;
         }
         if !invitations.is_empty() {
             let mut csv = String::from("SIRET,Date invitation\n");
@@ -355,8 +361,16 @@ impl Pv {
 
     fn line(&self) -> String {
         let sve: f64 = self.votes.iter().map(|v| v.parse::<f64>().unwrap()).sum();
-        let sve = if self.carence { String::new() } else { format!("{sve}") };
-        let votants = if self.carence { String::new() } else { self.inscrits.to_string() };
+        let sve = if self.carence {
+            String::new()
+        } else {
+            format!("{sve}")
+        };
+        let votants = if self.carence {
+            String::new()
+        } else {
+            self.inscrits.to_string()
+        };
         format!(
             ",{},\"{}\",{},{},{},{},{},{},{},{},{},{}\n",
             self.siret,
@@ -393,9 +407,10 @@ pub(crate) const B: &str = "73282932000074";
 pub(crate) const C: &str = "44306184100047";
 
 /// A small dataset whose figures are computed by hand in the cases:
-/// - A (Rodez, 12, IDCC 1486): C3 election 2019-05-06 in two collèges (CGT 40.5 + 0, FO 22.25
-///   + 17), a carence on 2023-02-01 (C4), a C5 election on 2025-11-20 (CGT 1, FO 19: present,
-///   5 %, not representative), invited on 2025-09-01 → `pv_apres_invitation`, CGT implantée.
+/// - A (Rodez, 12, IDCC 1486): C3 election 2019-05-06 in two collèges (CGT 40.5 and 0, FO
+///   22.25 and 17), a carence on 2023-02-01 (C4), a C5 election on 2025-11-20 (CGT 1, FO 19:
+///   present, 5 %, not representative), invited on 2025-09-01 → `pv_apres_invitation`, CGT
+///   implantée.
 /// - B (Charleville, 08, IDCC 0843): C4 election 2022-03-04, CGT 10, CFDT 30 → representative
 ///   (25 %), no C5 PV and no invitation → `aucune_invitation`.
 /// - C (Lille, 59): C4 election 2021-06-10 (CFDT 50, FO 50), C5 election 2025-05-05 (CFDT 95)
