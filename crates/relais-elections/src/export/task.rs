@@ -56,6 +56,8 @@ impl Task for ExportTask {
     fn options(&self) -> TaskOptions {
         TaskOptions {
             max_attempts: 3,
+            // Exports read the whole summary: two at a time across every process.
+            concurrency: Some(2),
             ..TaskOptions::default()
         }
     }
