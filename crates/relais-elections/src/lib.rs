@@ -2,22 +2,71 @@
 //! the per-SIRET summary with legal seat allocation. The rules are those of the elections domain
 //! reference; `domain` holds them as plain data and pure functions, with no storage and no HTTP.
 //! `imports` parses files into domain types (the `elections.pv` and `elections.invitations`
-//! import types); `store` is the only module with SQL.
+//! import types); `build` computes the summary tables as tasks; `http` holds the routes (the
+//! only HTTP of the app); `store` is the only module with SQL.
 
+pub mod build;
 pub mod demo;
 pub mod domain;
+pub mod export;
+pub mod http;
 pub mod imports;
+pub mod query;
+pub mod stats;
 pub mod store;
+pub mod upstream;
 
+use relais_platform::Platform;
 use relais_platform::store::{Migration, MigrationSet};
+use relais_platform::tasks::{EngineBuilder, Enqueue, Task};
 
 /// The app's schema (component `elections`), migrated after the platform's.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "elections",
-    migrations: &[Migration {
-        version: 1,
-        name: "pv_invitations",
-        sqlite: include_str!("../migrations/sqlite/0001_pv_invitations.sql"),
-        postgres: include_str!("../migrations/postgres/0001_pv_invitations.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "pv_invitations",
+            sqlite: include_str!("../migrations/sqlite/0001_pv_invitations.sql"),
+            postgres: include_str!("../migrations/postgres/0001_pv_invitations.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "summary",
+            sqlite: include_str!("../migrations/sqlite/0002_summary.sql"),
+            postgres: include_str!("../migrations/postgres/0002_summary.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "summary_reads",
+            sqlite: include_str!("../migrations/sqlite/0003_summary_reads.sql"),
+            postgres: include_str!("../migrations/postgres/0003_summary_reads.sql"),
+        },
+    ],
 };
+
+/// Registers the app's task kinds (`elections.export`, `elections.exports.retention`, hourly
+/// when `schedules`) on an engine being built.
+pub fn tasks(
+    builder: EngineBuilder,
+    platform: &Platform,
+    settings: &http::ReadSettings,
+    schedules: bool,
+) -> EngineBuilder {
+    let builder = builder
+        .register(export::ExportTask::new(
+            platform.store.clone(),
+            settings.cycles.clone(),
+            settings.exports.clone(),
+        ))
+        .register(export::ExportRetention::new(settings.exports.clone()));
+    if schedules {
+        builder.schedule(
+            export::ExportRetention::KIND,
+            export::ExportRetention::SCHEDULE,
+            Enqueue::new(export::ExportRetention::KIND, serde_json::json!({})),
+        )
+    } else {
+        builder
+    }
+}

@@ -210,3 +210,46 @@ fn no_status_outside_the_configured_cycles() {
     assert!(s.pap.is_none());
     assert_eq!(s.date_invitation_max, Some(date("2029-06-01")));
 }
+
+/// The first day the same data give another summary: a stored summary is computed again then.
+#[test]
+fn valid_until_is_the_next_day_the_status_changes() {
+    let valid_until = |rows: &[PvRow], invitations: &[&str], today: &str| {
+        let invitations: Vec<Invitation> = invitations.iter().map(|d| invitation(d)).collect();
+        summarise(rows, &invitations, today).valid_until
+    };
+    // Nothing ageing: the cycle's end.
+    assert_eq!(valid_until(&[], &[], TODAY), Some(date("2029-01-01")));
+    // Waiting: 120 days, then overdue (the 121st day).
+    let pending = "2026-05-01";
+    assert_eq!(
+        valid_until(&[], &[pending], TODAY),
+        Some(date("2026-08-30"))
+    );
+    let on = |day: &str| {
+        let invitations = [invitation(pending)];
+        summarise(&[], &invitations, day).pap.unwrap().statut_pap
+    };
+    assert_eq!(on("2026-08-29"), PapStatus::InvitationEnAttente);
+    assert_eq!(on("2026-08-30"), PapStatus::InvitationSansPv);
+    // Overdue: the invitation still counts until it is a year old, then goes to review.
+    assert_eq!(
+        valid_until(&[], &[pending], "2026-09-15"),
+        Some(date("2027-05-01"))
+    );
+    let invitations = [invitation(pending)];
+    let later = summarise(&[], &invitations, "2027-05-01").pap.unwrap();
+    assert_eq!(later.statut_pap, PapStatus::AucuneInvitation);
+    assert_eq!(later.invitations_a_revoir, vec![date(pending)]);
+    // An invitation followed by its election no longer ages.
+    assert_eq!(
+        valid_until(&[election_on("2026-05-20")], &[pending], TODAY),
+        Some(date("2029-01-01"))
+    );
+    // Before the first cycle: when it starts.
+    assert_eq!(
+        valid_until(&[], &[], "2008-06-01"),
+        Some(date("2009-01-01"))
+    );
+    assert_eq!(valid_until(&[], &[], "2030-06-01"), None);
+}

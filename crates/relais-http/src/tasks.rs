@@ -151,7 +151,9 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    pub(crate) fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
+    /// The view of a task, with the errors of its failed attempts on single-task reads (apps'
+    /// routes answering with a task use it too).
+    pub fn new(t: TaskRecord, errors: Option<Vec<AttemptError>>) -> Self {
         let base = format!("/api/tasks/{}", t.id);
         TaskView {
             id: t.id,
@@ -445,7 +447,9 @@ impl CeleryStatus {
     }
 }
 
-pub(crate) fn celery_state(t: &TaskRecord) -> &'static str {
+/// A task's state in Celery's words: `PENDING`, `STARTED`, `PROGRESS`, `SUCCESS`, `FAILURE` or
+/// `REVOKED`.
+pub fn celery_state(t: &TaskRecord) -> &'static str {
     match t.state {
         TaskState::Available | TaskState::Scheduled | TaskState::Retryable => "PENDING",
         TaskState::Running if t.progress.percent > 0.0 => "PROGRESS",

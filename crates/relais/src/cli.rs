@@ -66,6 +66,12 @@ pub enum Command {
     /// Import a file through an import type (no size or row limit: for files beyond the upload
     /// limits), with a progress bar; ends when the import does.
     Import(ImportArgs),
+    /// Elections app operations.
+    Elections {
+        /// What to do.
+        #[command(subcommand)]
+        command: ElectionsCommand,
+    },
     /// Inspect the audit trail.
     Audit {
         /// What to do.
@@ -109,6 +115,21 @@ pub struct ImportArgs {
     /// Spreadsheets: the sheet to read (default: the first).
     #[arg(long)]
     pub sheet: Option<String>,
+}
+
+/// `relais elections` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ElectionsCommand {
+    /// Build the per-SIRET summary in this process, with a progress bar; ends when the build
+    /// does (exit status 1 when it fails or is cancelled). The build is enqueued like
+    /// `POST /api/elections/build` (a build already queued or running is followed instead),
+    /// then this process works the `imports` queue, where builds run, until it ends.
+    Build {
+        /// Recompute every SIRET (otherwise only those imports changed since the last build;
+        /// both give the same tables).
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 /// `relais demo` subcommands.

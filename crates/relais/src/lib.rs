@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod elections_cmd;
 pub mod import_cmd;
 pub mod logging;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use relais_elections::build::{BuildSettings, BuildTask, Elections, WithBuild};
 use relais_http::Routes;
 use relais_platform::Platform;
 use relais_platform::audit::{Audit, AuditRecord, AuditRetention, Params};
@@ -39,11 +41,12 @@ pub fn import_registry(platform: &Platform) -> anyhow::Result<ImportRegistry> {
     if platform.config.imports.sample {
         registry = registry.register(SampleImport)?;
     }
+    // Each finished import enqueues an incremental build of the summary (`elections.build`).
     registry = registry
-        .register(relais_elections::imports::PvImport::new(
+        .register(WithBuild(relais_elections::imports::PvImport::new(
             relais_elections::domain::CycleTable::standard(),
-        ))?
-        .register(relais_elections::imports::InvitationImport)?;
+        )))?
+        .register(WithBuild(relais_elections::imports::InvitationImport))?;
     let unknown = registry.unknown_overrides();
     if !unknown.is_empty() {
         anyhow::bail!(
@@ -65,7 +68,11 @@ pub fn task_engine(
 ) -> anyhow::Result<Engine> {
     let mut builder = Engine::builder(platform.store.clone(), Arc::new(SystemClock), config)
         .register(Noop)
-        .register(SleepTask);
+        .register(SleepTask)
+        .register(
+            BuildTask::new(platform.store.clone(), BuildSettings::default())
+                .with_cache(platform.cache.clone()),
+        );
     if let Some(max_age) = platform.config.audit_retention {
         builder = builder.register(AuditRetention::new(platform.audit.clone(), max_age));
         if schedules {
@@ -76,6 +83,12 @@ pub fn task_engine(
             );
         }
     }
+    let builder = relais_elections::tasks(
+        builder,
+        platform,
+        &relais_elections::http::ReadSettings::new(&platform.config.data_dir),
+        schedules,
+    );
     Ok(imports.engine_tasks(builder, schedules).build()?)
 }
 
@@ -128,9 +141,18 @@ fn migration_record(
 #[error("{0}")]
 pub struct ChainBroken(pub String);
 
-/// Documented routes of the apps. Apps register here as they land.
-fn app_routes(_platform: &Platform) -> Vec<Routes<()>> {
-    Vec::new()
+/// Documented routes of the apps, on the engine running their tasks. Apps register here as they
+/// land.
+fn app_routes(platform: &Platform, engine: &Engine) -> Vec<Routes<()>> {
+    vec![
+        relais_elections::http::routes(Elections::new(platform.store.clone(), engine.clone())),
+        relais_elections::http::read_routes(
+            platform,
+            engine.clone(),
+            Arc::new(SystemClock),
+            relais_elections::http::ReadSettings::new(&platform.config.data_dir),
+        ),
+    ]
 }
 
 /// The text of `relais version`.
@@ -199,7 +221,7 @@ impl Application {
             relais_http::tasks::routes(engine.clone()),
             relais_http::imports::routes(imports.clone()),
         ];
-        routes.extend(app_routes(&platform));
+        routes.extend(app_routes(&platform, &engine));
         let (router, doc) = relais_http::app(platform.clone(), routes);
         let unknown = relais_http::ratelimit::unknown_routes(&doc, &platform.config.limits.routes);
         if !unknown.is_empty() {

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             Command::Bench { what } => relais::bench::run(config, what).await,
             Command::Token { command } => relais::token(config, command).await,
             Command::Import(args) => relais::import_cmd::import(config, args).await,
+            Command::Elections { command } => relais::elections_cmd::run(config, command).await,
             Command::Audit { command } => relais::audit(config, command).await,
             Command::Version | Command::Config { .. } | Command::Demo { .. } => Ok(()),
         }

@@ -15,6 +15,9 @@ use audit::*;
 #[path = "cli/demo.rs"]
 mod demo;
 use demo::*;
+#[path = "cli/elections.rs"]
+mod elections;
+use elections::*;
 #[path = "cli/imports.rs"]
 mod imports;
 use imports::*;
@@ -36,6 +39,7 @@ suite!(
     audit_verify_names_a_tampered_record,
     command_line_operations_are_recorded,
     demo_elections_writes_pv_and_invitation_files => sqlite_only,
+    elections_build_runs_in_this_process,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_relais");

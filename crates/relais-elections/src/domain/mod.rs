@@ -21,6 +21,6 @@ pub use seats::{
 pub use siret::{Siret, SiretError};
 pub use summary::{
     CycleSummary, ElectionSummary, Invitation, SeatTotals, SiretSummary, Summariser, SummaryConfig,
-    SummaryError,
+    SummaryError, search_text, shares_of,
 };
 pub use votes::{Votes, VotesError};

@@ -39,6 +39,21 @@ pub enum PapStatus {
 }
 
 impl PapStatus {
+    /// Every status.
+    pub const ALL: [PapStatus; 6] = [
+        PapStatus::AucuneInvitation,
+        PapStatus::InvitationEnAttente,
+        PapStatus::InvitationSansPv,
+        PapStatus::PvApresInvitation,
+        PapStatus::CarenceApresInvitation,
+        PapStatus::PvSansInvitation,
+    ];
+
+    /// The status of an upstream spelling; `None` for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// The upstream spelling (`invitation_en_attente`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,9 +92,11 @@ pub(crate) struct DatedElection {
     pub(crate) carence: bool,
 }
 
-/// The status for `current`. `elections` are the SIRET's dated elections, sorted by date and
-/// distinct; `undated_pv_in_cycle` says whether it has undated PV rows of the current cycle
-/// (a PV in the cycle, never "after" an invitation since its date is unknown).
+/// The status for `current`, and the first day after `today` on which it may change with the
+/// same data (an invitation passing the waiting period or the age limit; the cycle ending).
+/// `elections` are the SIRET's dated elections, sorted by date and distinct;
+/// `undated_pv_in_cycle` says whether it has undated PV rows of the current cycle (a PV in the
+/// cycle, never "after" an invitation since its date is unknown).
 pub(crate) fn pap_status(
     current: &CyclePeriod,
     elections: &[DatedElection],
@@ -87,7 +104,7 @@ pub(crate) fn pap_status(
     invitations: impl Iterator<Item = NaiveDate>,
     today: NaiveDate,
     config: &SummaryConfig,
-) -> PapSummary {
+) -> (PapSummary, NaiveDate) {
     let in_cycle = |d: NaiveDate| current.start <= d && d <= current.end;
     let attached = |d: NaiveDate| {
         let i = elections.partition_point(|e| e.date < d);
@@ -95,13 +112,18 @@ pub(crate) fn pap_status(
     };
     let mut counted: Option<(NaiveDate, Option<DatedElection>)> = None;
     let mut review = Vec::new();
+    // The cycle ends: the current cycle, hence the status, changes the next day.
+    let mut changes = current.end.succ_opt().unwrap_or(current.end);
     for d in invitations {
         let election = attached(d);
         let counts = match election {
             Some(e) => in_cycle(e.date),
             None => {
-                let young = (today - d).num_days() < i64::from(config.invitation_max_age_days);
-                if !young {
+                let max_age = i64::from(config.invitation_max_age_days);
+                let young = (today - d).num_days() < max_age;
+                if young {
+                    changes = changes.min(d + chrono::Days::new(max_age as u64));
+                } else {
                     review.push(d);
                 }
                 young
@@ -124,11 +146,17 @@ pub(crate) fn pap_status(
         }
         Some((_, None)) => PapStatus::InvitationSansPv,
     };
-    PapSummary {
+    if statut_pap == PapStatus::InvitationEnAttente
+        && let Some((d, _)) = counted
+    {
+        changes = changes.min(d + chrono::Days::new(u64::from(config.pap_pending_days) + 1));
+    }
+    let summary = PapSummary {
         cycle: current.cycle.clone(),
         statut_pap,
         date_pap: counted.map(|(d, _)| d),
         date_pv_pap: counted.and_then(|(_, e)| e).map(|e| e.date),
         invitations_a_revoir: review,
-    }
+    };
+    (summary, changes)
 }

@@ -23,6 +23,7 @@
 //!   field no PV gives comes from the latest invitation that gives it.
 
 use chrono::{Months, NaiveDate};
+use relais_platform::imports::normalize_header;
 
 use super::pap::{DatedElection, PapSummary, pap_status};
 use super::seats::{Allocation, allocate_into, estimate_seats_into};
@@ -109,6 +110,11 @@ pub struct SiretSummary {
     pub cycles: Vec<CycleSummary>,
     /// The PAP status for the cycle containing `today`; `None` when no configured cycle does.
     pub pap: Option<PapSummary>,
+    /// The first day after `today` on which this summary may differ with the same data: an
+    /// invitation passes the waiting period or the age limit, or the current cycle ends.
+    /// `None` when nothing in it depends on the date (no cycle starts after `today`). A stored
+    /// summary is computed again from that day.
+    pub valid_until: Option<NaiveDate>,
 }
 
 impl SiretSummary {
@@ -320,19 +326,27 @@ impl Summariser {
             }
             same
         });
-        let pap = self.cycles.current(today).map(|current| {
-            let undated = rows
-                .iter()
-                .any(|r| r.date.is_none() && r.cycle == current.cycle);
-            pap_status(
-                current,
-                &s.dated,
-                undated,
-                invitations.iter().map(|inv| inv.date),
-                today,
-                &self.config,
-            )
-        });
+        let (pap, valid_until) = match self.cycles.current(today) {
+            Some(current) => {
+                let undated = rows
+                    .iter()
+                    .any(|r| r.date.is_none() && r.cycle == current.cycle);
+                let (pap, changes) = pap_status(
+                    current,
+                    &s.dated,
+                    undated,
+                    invitations.iter().map(|inv| inv.date),
+                    today,
+                    &self.config,
+                );
+                (Some(pap), Some(changes))
+            }
+            // Outside the configured cycles: the PAP status appears when the next one starts.
+            None => (
+                None,
+                periods.iter().map(|p| p.start).find(|&start| start > today),
+            ),
+        };
 
         let pick = |f: usize| {
             identity[f]
@@ -361,8 +375,40 @@ impl Summariser {
             cgt_implantee,
             cycles,
             pap,
+            valid_until,
         })
     }
+}
+
+/// Each union's share of `sve` (0 to 1), `None` when `sve` is 0: what
+/// [`ElectionSummary::shares`] holds, for figures read back from storage.
+pub fn shares_of(voix: &ByUnion<Votes>, sve: Votes) -> ByUnion<Option<f64>> {
+    let mut shares = ByUnion::default();
+    let sve = i128::from(sve.units());
+    if sve > 0 {
+        for union in UNIONS {
+            shares[union] = Some(voix[union].units() as f64 / sve as f64);
+        }
+    }
+    shares
+}
+
+/// A name reduced for search: lower case, accents removed, every run of other characters than
+/// letters and digits made one space, trimmed (`"L'Oréal S.A."` gives `l oreal s a`). A query
+/// reduced the same way matches names by prefix of their words.
+pub fn search_text(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name
+        .split(|c: char| !c.is_alphanumeric())
+        .map(normalize_header)
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    out
 }
 
 /// A cycle's election from the rows in `s.election`.
@@ -399,11 +445,7 @@ fn election_summary(rows: &[PvRow], date: Option<NaiveDate>, s: &mut Scratch) ->
     }
     e.carence = e.carence_rows == e.rows;
     let sve = i128::from(e.sve.units());
-    if sve > 0 {
-        for union in UNIONS {
-            e.shares[union] = Some(e.voix[union].units() as f64 / sve as f64);
-        }
-    }
+    e.shares = shares_of(&e.voix, e.sve);
     let cgt = i128::from(e.voix[Union::Cgt].units());
     e.cgt_presente = cgt > 0;
     e.cgt_representative = sve > 0 && cgt * 10 >= sve;

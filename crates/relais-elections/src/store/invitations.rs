@@ -11,7 +11,7 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::{chunks, corrupt, mark_dirty, tuple, tuples};
-use crate::domain::Siret;
+use crate::domain::{self as summary, Siret};
 use crate::imports::Invitation;
 
 /// Stored columns, in the order of [`Values`] (`import_id` comes after them).
@@ -316,6 +316,109 @@ pub async fn invitations_of(
                 }
                 for row in &query.fetch_all(read).await? {
                     out.push(decode_values!(row).into_stored(row.try_get(13)?)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the summary reads of an invitation.
+const SUMMARY_INPUT: &str = "siret, invitation_date, raison_sociale, ville, code_postal";
+
+/// Decodes [`SUMMARY_INPUT`] (either backend).
+macro_rules! decode_input {
+    ($r:expr) => {{
+        let r = $r;
+        let siret: String = r.try_get(0)?;
+        let siret =
+            Siret::parse(&siret).map_err(|_| corrupt(format!("invitation SIRET {siret:?}")))?;
+        let invitation = summary::Invitation {
+            date: r.try_get(1)?,
+            raison_sociale: r.try_get(2)?,
+            ville: r.try_get(3)?,
+            cp: r.try_get(4)?,
+        };
+        (siret, invitation)
+    }};
+}
+
+/// Invitations of complete SIRETs after `after`, by SIRET and date, about `limit` of them: a
+/// page of the summary build's pass over the table. Empty at the end.
+pub async fn invitation_page(
+    db: &Db,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(Siret, summary::Invitation)>, StoreError> {
+    let sql = format!(
+        "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret > $1
+         ORDER BY siret, invitation_date LIMIT $2"
+    );
+    let mut out = Vec::with_capacity(limit);
+    match db {
+        Db::Postgres(pool) => {
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_input!(row));
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(read)
+                .await?
+            {
+                out.push(decode_input!(row));
+            }
+        }
+    }
+    match super::complete_sirets(&mut out, limit, |(s, _)| s.as_str()) {
+        Some(only) => invitation_inputs_of(db, &[only.as_str()]).await,
+        None => Ok(out),
+    }
+}
+
+/// The invitations of these SIRETs, by SIRET and date: what the summary reads.
+pub async fn invitation_inputs_of(
+    db: &Db,
+    sirets: &[&str],
+) -> Result<Vec<(Siret, summary::Invitation)>, StoreError> {
+    let mut sirets = sirets.to_vec();
+    sirets.sort_unstable();
+    sirets.dedup();
+    let mut out = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret = ANY($1)
+                 ORDER BY siret, invitation_date"
+            );
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&sirets)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_input!(row));
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for chunk in chunks(&sirets) {
+                let sql = format!(
+                    "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret IN {}
+                     ORDER BY siret, invitation_date",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(read).await? {
+                    out.push(decode_input!(row));
                 }
             }
         }

@@ -7,15 +7,32 @@
 //! arrays (`ANY`, `UNNEST`) in one statement. Shared SQL is used wherever the two dialects
 //! agree.
 
+mod dirty;
 mod invitations;
 mod pv;
+mod read;
+mod summary;
 
+pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
+pub use dirty::{
+    dirty_clock, dirty_count, dirty_page, dirty_sirets, input_siret_count, stale_count, stale_page,
+};
 pub(crate) use invitations::upsert_invitations;
-pub use invitations::{StoredInvitation, invitations_of};
-pub use pv::{PvTotals, StoredPv, pv_rows_of, stream_pv, totals};
+pub use invitations::{StoredInvitation, invitation_inputs_of, invitation_page, invitations_of};
+pub use pv::{PvTotals, StoredPv, pv_inputs_of, pv_page, pv_rows_of, stream_pv, totals};
 pub(crate) use pv::{delete_cycle_except, upsert_pv};
+pub use read::{
+    CycleFact, DataVersion, Order, PageKey, PvFact, Search, SortKey, SortValue, SummaryFact,
+    SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
+    each_summary_fact, summary_filter_count, summary_page,
+};
+pub use summary::{
+    StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summaries_after,
+    summaries_of, summary_count, summary_of, summary_state, write_summaries,
+};
+pub(crate) use summary::{delete_summaries_before, next_generation, record_build};
 
-use relais_platform::store::{Db, DbTx, StoreError};
+use relais_platform::store::StoreError;
 
 /// Runs `$body` with `$conn` the transaction's connection on either backend.
 macro_rules! on_tx {
@@ -98,53 +115,45 @@ fn corrupt(what: String) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(format!("elections: {what}")))
 }
 
-/// Records that the summary of these SIRETs must be computed again (sorted and deduplicated
-/// here, so concurrent transactions take their locks in one order).
-pub(crate) async fn mark_dirty(tx: &mut DbTx, mut sirets: Vec<String>) -> Result<(), StoreError> {
-    sirets.sort_unstable();
-    sirets.dedup();
-    if sirets.is_empty() {
-        return Ok(());
+/// Cuts a page read in SIRET order with `LIMIT limit` back to complete SIRETs: when the page
+/// is full, the rows of its last SIRET (maybe cut short) are dropped, and read again by the next
+/// page. Returns that SIRET when it was alone in the page: the caller reads all its rows.
+fn complete_sirets<T>(
+    rows: &mut Vec<T>,
+    limit: usize,
+    siret: impl Fn(&T) -> &str,
+) -> Option<String> {
+    if rows.len() < limit {
+        return None;
     }
-    match tx {
-        DbTx::Postgres(t) => {
-            sqlx::query(
-                "INSERT INTO elections_dirty (siret) SELECT * FROM UNNEST($1::text[])
-                 ON CONFLICT (siret) DO NOTHING",
-            )
-            .bind(&sirets)
-            .execute(&mut **t)
-            .await?;
-        }
-        DbTx::Sqlite(t) => {
-            for chunk in chunks(&sirets) {
-                let sql = format!(
-                    "INSERT INTO elections_dirty (siret) VALUES {} ON CONFLICT (siret) DO NOTHING",
-                    tuples(chunk.len(), 1)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(s);
-                }
-                query.execute(&mut **t).await?;
-            }
-        }
+    let last = siret(rows.last()?).to_owned();
+    let first = rows.iter().position(|r| siret(r) == last)?;
+    if first == 0 {
+        return Some(last);
     }
-    Ok(())
-}
-
-/// The SIRETs marked for a new summary, in order.
-pub async fn dirty_sirets(db: &Db) -> Result<Vec<String>, StoreError> {
-    const SQL: &str = "SELECT siret FROM elections_dirty ORDER BY siret";
-    Ok(match db {
-        Db::Sqlite { read, .. } => sqlx::query_scalar(SQL).fetch_all(read).await?,
-        Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await?,
-    })
+    rows.truncate(first);
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_keep_complete_sirets() {
+        let mut rows = vec!["a", "b", "b", "c", "c"];
+        assert_eq!(complete_sirets(&mut rows, 5, |r| r), None);
+        assert_eq!(
+            rows,
+            ["a", "b", "b"],
+            "the last SIRET may be cut short: read again"
+        );
+        let mut rows = vec!["a", "b"];
+        assert_eq!(complete_sirets(&mut rows, 5, |r| r), None);
+        assert_eq!(rows, ["a", "b"], "a short page is the end of the table");
+        let mut rows = vec!["c", "c", "c"];
+        assert_eq!(complete_sirets(&mut rows, 3, |r| r), Some("c".to_owned()));
+    }
 
     #[test]
     fn batches_are_cut_into_few_shapes() {

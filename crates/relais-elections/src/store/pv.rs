@@ -13,7 +13,7 @@ use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
 use uuid::Uuid;
 
-use super::{chunks, corrupt, mark_dirty, on_tx, tuple, tuples};
+use super::{chunks, corrupt, mark_dirty, next_dirty_seq, on_tx, tuple, tuples};
 use crate::domain::{College, Cycle, PvKind, PvRow, Siret, UNIONS, Votes};
 use crate::imports::PvLine;
 
@@ -26,6 +26,13 @@ const COLUMNS: &str = "row_key, pv_number, siret, kind, election_date, cycle, co
 const WIDTH: usize = 36;
 /// Every row in SIRET order (then date, undated last; collège; key), on both backends.
 const ORDER: &str = "ORDER BY siret, election_date NULLS LAST, college, row_key";
+/// What the summary reads, shaped like [`COLUMNS`] (no key, région or source file; the
+/// placeholders are named apart from the columns, which [`ORDER`] names).
+const SUMMARY_INPUT: &str = "'' AS no_key, pv_number, siret, kind, election_date, cycle, \
+    college, inscrits, votants, sve, cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre, \
+    seats_to_fill, seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, seats_unsa, \
+    seats_solidaires, seats_autre, raison_sociale, ville, cp, departement, \
+    CAST(NULL AS TEXT) AS no_region, idcc, idcc_label, CAST(NULL AS TEXT) AS no_source";
 
 /// `col = excluded.col` for every column but the key, and the import.
 static UPDATE_SET: LazyLock<String> = LazyLock::new(|| {
@@ -168,8 +175,12 @@ impl Values {
     }
 
     fn into_stored(self, import_id: Uuid) -> Result<StoredPv, StoreError> {
-        let bad =
-            |what: &str, value: &str| corrupt(format!("PV row {}: {what} {value:?}", self.key));
+        let bad = |what: &str, value: &str| {
+            corrupt(format!(
+                "PV row {} of {}: {what} {value:?}",
+                self.key, self.siret
+            ))
+        };
         let siret = Siret::parse(&self.siret).map_err(|_| bad("SIRET", &self.siret))?;
         let kind = match self.kind.as_str() {
             "cse" => PvKind::Cse,
@@ -471,33 +482,35 @@ pub(crate) async fn delete_cycle_except(
     cycle: &Cycle,
     import_id: Uuid,
 ) -> Result<u64, StoreError> {
+    let wrote = on_tx!(tx, |conn| {
+        sqlx::query("SELECT 1 FROM elections_pv WHERE cycle = $1 AND import_id = $2 LIMIT 1")
+            .bind(cycle.as_str())
+            .bind(import_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some()
+    });
+    if !wrote {
+        return Ok(0);
+    }
+    let seq = next_dirty_seq(tx).await?;
     let deleted = on_tx!(tx, |conn| {
-        let wrote =
-            sqlx::query("SELECT 1 FROM elections_pv WHERE cycle = $1 AND import_id = $2 LIMIT 1")
-                .bind(cycle.as_str())
-                .bind(import_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .is_some();
-        if !wrote {
-            0
-        } else {
-            sqlx::query(
-                "INSERT INTO elections_dirty (siret)
-                 SELECT DISTINCT siret FROM elections_pv WHERE cycle = $1 AND import_id <> $2
-                 ON CONFLICT (siret) DO NOTHING",
-            )
+        sqlx::query(
+            "INSERT INTO elections_dirty (siret, seq)
+             SELECT DISTINCT siret, $3 FROM elections_pv WHERE cycle = $1 AND import_id <> $2
+             ON CONFLICT (siret) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(cycle.as_str())
+        .bind(import_id)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM elections_pv WHERE cycle = $1 AND import_id <> $2")
             .bind(cycle.as_str())
             .bind(import_id)
             .execute(&mut *conn)
-            .await?;
-            sqlx::query("DELETE FROM elections_pv WHERE cycle = $1 AND import_id <> $2")
-                .bind(cycle.as_str())
-                .bind(import_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        }
+            .await?
+            .rows_affected()
     });
     Ok(deleted)
 }
@@ -581,4 +594,73 @@ pub async fn totals(db: &Db) -> Result<PvTotals, StoreError> {
         sve: Votes::from_units(sve),
         rows_with_cgt: with_cgt as u64,
     })
+}
+
+/// Rows of complete SIRETs after `after` in SIRET order (then date, undated last; collège;
+/// key), about `limit` of them: a page of the summary build's pass over the table. Empty at the
+/// end.
+pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, StoreError> {
+    let sql = format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret > $1 {ORDER} LIMIT $2");
+    let mut rows = Vec::with_capacity(limit);
+    match db {
+        Db::Postgres(pool) => {
+            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch(pool);
+            while let Some(row) = stream.next().await {
+                rows.push(decode_values!(&row?).into_stored(Uuid::nil())?.row);
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch(read);
+            while let Some(row) = stream.next().await {
+                rows.push(decode_values!(&row?).into_stored(Uuid::nil())?.row);
+            }
+        }
+    }
+    match super::complete_sirets(&mut rows, limit, |r| r.siret.as_str()) {
+        Some(only) => pv_inputs_of(db, &[only.as_str()]).await,
+        None => Ok(rows),
+    }
+}
+
+/// Every row of these SIRETs, in the order of [`pv_page`]: what the summary reads.
+pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreError> {
+    let mut sirets = sirets.to_vec();
+    sirets.sort_unstable();
+    sirets.dedup();
+    let mut out = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            let sql =
+                format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&sirets)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for chunk in chunks(&sirets) {
+                let sql = format!(
+                    "SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret IN {} {ORDER}",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(read).await? {
+                    out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
+                }
+            }
+        }
+    }
+    Ok(out)
 }

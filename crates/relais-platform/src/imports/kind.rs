@@ -10,6 +10,7 @@ use super::FileFormat;
 use super::model::ImportCounts;
 use super::row::{Issues, Row};
 use crate::store::{DbTx, StoreError};
+use crate::tasks::Enqueue;
 
 /// A column an import type reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +181,15 @@ pub trait ImportType: Send + Sync + 'static {
         _counts: &ImportCounts,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send {
         async { Ok(Written::default()) }
+    }
+
+    /// Tasks to enqueue when the import finishes (e.g. recomputing what its rows feed),
+    /// enqueued in the transaction that marks it finished: they exist if and only if the import
+    /// completed, once, whichever attempt completed it. `counts` are the import's final totals.
+    /// Not called for dry runs or imports that wrote nothing (no accepted row). A kind or queue
+    /// the engine does not know fails the import.
+    fn follow_up(&self, _ctx: &ImportContext, _counts: &ImportCounts) -> Vec<Enqueue> {
+        Vec::new()
     }
 }
 

@@ -14,7 +14,7 @@ use super::row::{Cell, HeaderMatch, Issues, Row, match_header, truncate};
 use super::service::Shared;
 use super::source::{self, Flow, RowSink, SourceOptions};
 use super::{FileFormat, ImportError, detect};
-use crate::tasks::{TaskContext, TaskError};
+use crate::tasks::{EngineError, TaskContext, TaskError};
 
 /// What the reader thread sends.
 enum Msg<R> {
@@ -196,11 +196,13 @@ pub(crate) async fn run<T: ImportType>(
     } else {
         (ImportStatus::Succeeded, None)
     };
-    let mut tx = store.begin().await.map_err(|e| retry(&e))?;
+    // Through the engine: the type's follow-up tasks are enqueued in this transaction.
+    let mut tx = ctx.engine().begin().await.map_err(|e| retry(&e))?;
     let mut counts = ImportCounts::default();
-    if !ictx.dry_run && totals.accepted > 0 {
+    let wrote = !ictx.dry_run && totals.accepted > 0;
+    if wrote {
         let written = ty
-            .finish(&mut tx, &ictx, &totals)
+            .finish(tx.db(), &ictx, &totals)
             .await
             .map_err(|e| retry(&e))?;
         add_written(&mut counts, &written);
@@ -213,7 +215,7 @@ pub(crate) async fn run<T: ImportType>(
         issues: header_issues,
     };
     let done = store
-        .finish_import(&mut tx, id, status, error.as_deref(), &commit, ctx.now())
+        .finish_import(tx.db(), id, status, error.as_deref(), &commit, ctx.now())
         .await
         .map_err(|e| retry(&e))?;
     if !done {
@@ -221,6 +223,28 @@ pub(crate) async fn run<T: ImportType>(
         return Err(TaskError::retry(
             "the import was advanced by another attempt; this one stops",
         ));
+    }
+    if wrote {
+        let mut final_totals = totals;
+        final_totals.add(&counts);
+        let follow_up = ty.follow_up(&ictx, &final_totals);
+        if !follow_up.is_empty() {
+            match tx.enqueue_many(follow_up).await {
+                Ok(_) => {}
+                Err(EngineError::Store(e)) => return Err(retry(&e)),
+                Err(refused) => {
+                    let _ = tx.rollback().await;
+                    let message =
+                        format!("the follow-up tasks of this import were refused: {refused}");
+                    store
+                        .end_import(id, ImportStatus::Failed, Some(&message), ctx.now())
+                        .await
+                        .map_err(|e| retry(&e))?;
+                    finished_metric(T::NAME, ImportStatus::Failed);
+                    return Err(TaskError::permanent(message));
+                }
+            }
+        }
     }
     tx.commit().await.map_err(|e| retry(&e))?;
     totals.add(&counts);

@@ -153,6 +153,7 @@ pub struct TaskContext {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sink: Arc<dyn ProgressSink>,
     pub(crate) last_progress: Arc<Mutex<Option<Progress>>>,
+    pub(crate) engine: super::Engine,
 }
 
 impl TaskContext {
@@ -214,6 +215,12 @@ impl TaskContext {
     /// The engine clock's time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// The engine running this task: to enqueue follow-up tasks, in the handler's own write
+    /// transaction ([`super::Engine::begin`]) when they must commit with its changes.
+    pub fn engine(&self) -> &super::Engine {
+        &self.engine
     }
 
     /// Reports progress (0–100, clamped) with a message; published at once, stored throttled.

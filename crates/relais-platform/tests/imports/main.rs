@@ -25,6 +25,7 @@ suite!(
     retention_deletes_old_files_records_and_orphans,
     listing_filters_pages_and_statistics,
     json_arrays_are_read_when_accepted,
+    finished_imports_enqueue_their_follow_up_tasks,
 );
 
 async fn csv_in_utf8_bom_and_windows_1252_with_semicolons(ctx: Ctx) {
@@ -404,6 +405,82 @@ async fn dry_run_validates_and_writes_nothing(ctx: Ctx) {
     assert!(real.created);
     let real = env.finished(real.record.id).await;
     assert_eq!(real.counts.inserted, 1);
+    env.stop().await;
+}
+
+async fn finished_imports_enqueue_their_follow_up_tasks(ctx: Ctx) {
+    use relais_platform::tasks::{TaskFilter, TaskState};
+    let env = env_with(
+        &ctx,
+        |_| {},
+        |r| {
+            r.register(types::Followed {
+                kind: "relais.noop",
+            })
+            .unwrap()
+            .register(types::Refused)
+            .unwrap()
+        },
+    )
+    .await;
+    let follow_ups = |env: &Env| {
+        let engine = env.engine.clone();
+        async move {
+            engine
+                .list(&TaskFilter {
+                    kind: Some("relais.noop".into()),
+                    limit: 100,
+                    ..TaskFilter::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let csv = b"code,name,amount\nF1,One,1\nF2,Two,x\nF3,Three,3\n";
+    let upload = |name: &'static str, dry: bool, type_name: &'static str| {
+        let env = &env;
+        async move {
+            let u = env
+                .upload_with(name, csv, |r| {
+                    r.type_name = type_name.into();
+                    r.dry_run = dry;
+                })
+                .await
+                .unwrap();
+            env.finished(u.record.id).await
+        }
+    };
+    // A dry run writes nothing: no follow-up.
+    let dry = upload("dry.csv", true, "followed").await;
+    assert_eq!(dry.status, ImportStatus::Partial);
+    assert!(follow_ups(&env).await.is_empty());
+
+    // A finished import enqueues its follow-up once, with its final counts, in the transaction
+    // that finished it: the task exists as soon as the import reads finished.
+    let done = upload("f.csv", false, "followed").await;
+    assert_eq!(done.status, ImportStatus::Partial, "{done:#?}");
+    let tasks = follow_ups(&env).await;
+    assert_eq!(tasks.len(), 1, "{tasks:#?}");
+    assert_eq!(
+        tasks[0].args,
+        serde_json::json!({ "import_id": done.id, "inserted": 2, "rejected": 1 })
+    );
+    assert_eq!(tasks[0].queue, "imports");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.engine.get(tasks[0].id).await.unwrap().unwrap().state != TaskState::Succeeded {
+        assert!(Instant::now() < deadline, "the follow-up never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A follow-up the engine refuses (unknown kind) fails the import: nothing is enqueued.
+    let refused = upload("r.csv", false, "refused").await;
+    assert_eq!(refused.status, ImportStatus::Failed, "{refused:#?}");
+    let error = refused.error.unwrap_or_default();
+    assert!(
+        error.contains("follow-up") && error.contains("no.such.kind"),
+        "{error}"
+    );
+    assert_eq!(follow_ups(&env).await.len(), 1);
     env.stop().await;
 }
 

@@ -49,6 +49,8 @@ pub(crate) async fn env_with(
             ..EngineConfig::default()
         },
     );
+    // `relais.noop` stands for the follow-up tasks of the `followed` type.
+    let builder = builder.register(relais_platform::tasks::Noop);
     let engine = registry.engine_tasks(builder, false).build().unwrap();
     let imports = registry.with_engine(engine.clone());
     let shutdown = Shutdown::new();

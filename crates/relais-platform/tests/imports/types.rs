@@ -1,13 +1,15 @@
 //! Test import types built on `sample` (same columns, parser and table): `flaky` fails its third
-//! batch once; `gated` writes a batch only when the test lets it.
+//! batch once; `gated` writes a batch only when the test lets it; `followed` enqueues a
+//! follow-up task when it finishes.
 
 use std::sync::{Arc, Mutex};
 
 use relais_platform::imports::sample::{SampleImport, SampleRow};
 use relais_platform::imports::{
-    Column, ImportContext, ImportType, Issues, Row, WriteMode, Written,
+    Column, ImportContext, ImportCounts, ImportType, Issues, Row, WriteMode, Written,
 };
 use relais_platform::store::{DbTx, StoreError};
+use relais_platform::tasks::Enqueue;
 
 #[derive(Clone, Default)]
 pub(crate) struct Flaky {
@@ -116,5 +118,89 @@ impl ImportType for Gated {
         ctx: &ImportContext,
     ) -> Result<Written, StoreError> {
         SampleImport.upsert(tx, records, ctx).await
+    }
+}
+
+/// `sample` whose finished imports enqueue a follow-up task of `kind` (on the `imports` queue)
+/// carrying the import's id and final counts.
+#[derive(Clone)]
+pub(crate) struct Followed {
+    pub kind: &'static str,
+}
+
+impl ImportType for Followed {
+    const NAME: &'static str = "followed";
+    type Record = SampleRow;
+
+    fn description(&self) -> &'static str {
+        "sample with a follow-up task"
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        SampleImport.columns()
+    }
+
+    fn parse(&self, row: &Row<'_>, ctx: &ImportContext, issues: &mut Issues) -> Option<SampleRow> {
+        SampleImport.parse(row, ctx, issues)
+    }
+
+    async fn upsert(
+        &self,
+        tx: &mut DbTx,
+        records: Vec<SampleRow>,
+        ctx: &ImportContext,
+    ) -> Result<Written, StoreError> {
+        SampleImport.upsert(tx, records, ctx).await
+    }
+
+    fn follow_up(&self, ctx: &ImportContext, counts: &ImportCounts) -> Vec<Enqueue> {
+        vec![Enqueue {
+            queue: Some("imports".into()),
+            ..Enqueue::new(
+                self.kind,
+                serde_json::json!({
+                    "import_id": ctx.import_id,
+                    "inserted": counts.inserted,
+                    "rejected": counts.rejected,
+                }),
+            )
+        }]
+    }
+}
+
+/// `followed` with a follow-up of a kind no engine knows.
+#[derive(Clone)]
+pub(crate) struct Refused;
+
+impl ImportType for Refused {
+    const NAME: &'static str = "refused";
+    type Record = SampleRow;
+
+    fn description(&self) -> &'static str {
+        "sample with a follow-up task the engine refuses"
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        SampleImport.columns()
+    }
+
+    fn parse(&self, row: &Row<'_>, ctx: &ImportContext, issues: &mut Issues) -> Option<SampleRow> {
+        SampleImport.parse(row, ctx, issues)
+    }
+
+    async fn upsert(
+        &self,
+        tx: &mut DbTx,
+        records: Vec<SampleRow>,
+        ctx: &ImportContext,
+    ) -> Result<Written, StoreError> {
+        SampleImport.upsert(tx, records, ctx).await
+    }
+
+    fn follow_up(&self, ctx: &ImportContext, counts: &ImportCounts) -> Vec<Enqueue> {
+        Followed {
+            kind: "no.such.kind",
+        }
+        .follow_up(ctx, counts)
     }
 }

@@ -117,6 +117,9 @@ impl Inner {
             clock: self.clock.clone(),
             sink,
             last_progress: Arc::new(Mutex::new(None)),
+            engine: super::Engine {
+                inner: self.clone(),
+            },
         };
         let run = AssertUnwindSafe(handler.run(ctx, task.args.clone())).catch_unwind();
         tokio::pin!(run);

@@ -1,0 +1,512 @@
+//! One build: the full pass over every SIRET (PV rows and invitations read in pages of complete
+//! SIRETs, merge-joined here, summarised one SIRET at a time and written in batches by a writer
+//! task), and the incremental build of the marked SIRETs and of the summaries due again.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use relais_platform::store::{Db, Store, StoreError};
+use relais_platform::tasks::{TaskContext, TaskError};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::BuildSettings;
+use crate::domain::{Invitation, PvRow, Siret, Summariser};
+use crate::store::{self, StoredSummary};
+
+/// Rounds of an incremental build while marks keep arriving (each import also enqueues its
+/// own build, so stopping there loses nothing).
+const MAX_ROUNDS: u32 = 5;
+
+fn retry(e: StoreError) -> TaskError {
+    TaskError::retry(format!("storage: {e}"))
+}
+
+/// What one build did (the task's result).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct Report {
+    full: bool,
+    /// SIRETs summarised.
+    summarised: u64,
+    /// Summaries deleted (their SIRETs lost every PV row and invitation).
+    deleted: u64,
+    /// Dirty marks removed.
+    cleared: u64,
+    /// Summaries computed again because their date-dependent figures were due.
+    stale: u64,
+    /// Incremental rounds (marks that arrived during a round are taken by the next).
+    rounds: u32,
+    /// The full build's generation.
+    generation: i64,
+}
+
+/// Progress: SIRETs done out of `total` (when known).
+async fn progress(ctx: &TaskContext, what: &str, done: u64, total: Option<u64>) {
+    let percent = match total {
+        Some(t) if t > 0 => (done as f64 * 100.0 / t as f64).min(99.9),
+        _ => 0.0,
+    };
+    let message = match total {
+        Some(t) => format!("{what}: {done} of {t} SIRETs"),
+        None => format!("{what}: {done} SIRETs"),
+    };
+    ctx.progress_with(
+        percent,
+        Some(message),
+        Some(json!({ "done": done, "total": total })),
+    )
+    .await;
+}
+
+/// The full build: every SIRET with PV rows or invitations summarised again, summaries of other
+/// SIRETs deleted, then the marks taken before it started removed. Crash-safe: summaries carry
+/// the build's generation and only a completed build deletes older ones, so a build run again
+/// gives the same tables.
+pub(super) async fn full(
+    ctx: &TaskContext,
+    store: &Arc<dyn Store>,
+    settings: &BuildSettings,
+) -> Result<Value, TaskError> {
+    let db = store.db().clone();
+    let today = ctx.now().date_naive();
+    let built_at = ctx.now();
+    // Marks up to here are committed, so the pass below sees their rows.
+    let upto = store::dirty_clock(&db).await.map_err(retry)?;
+    let mut tx = store.begin().await.map_err(retry)?;
+    let generation = store::next_generation(&mut tx).await.map_err(retry)?;
+    tx.commit().await.map_err(retry)?;
+    let mut total: Option<u64> = None;
+    let mut counting = Some(tokio::spawn({
+        let db = db.clone();
+        async move { store::input_siret_count(&db).await }
+    }));
+    let (batches, receiver) = mpsc::channel::<Vec<StoredSummary>>(2);
+    let writer = tokio::spawn(write_loop(store.clone(), receiver, generation));
+    let mut merge = Merge::new(db.clone(), settings.page_rows);
+    let mut summariser = Summariser::new(settings.cycles.clone(), settings.summary);
+    let mut batch = Vec::with_capacity(settings.batch);
+    let mut report = Report {
+        full: true,
+        generation,
+        ..Report::default()
+    };
+    progress(ctx, "full build", 0, total).await;
+    loop {
+        let group = merge.next().await.map_err(retry)?;
+        if let Some(g) = &group {
+            let summary = summariser
+                .summarise(g.siret, merge.rows(g), merge.invitations(g), today)
+                .map_err(TaskError::permanent)?;
+            batch.push(StoredSummary::of(&summary, built_at));
+        }
+        if batch.len() < settings.batch && group.is_some() {
+            continue;
+        }
+        if let Some(gate) = &settings.gate {
+            gate.pass(ctx).await;
+        }
+        if ctx.is_cancelled() {
+            drop(batches);
+            let _ = writer.await;
+            return Err(TaskError::Cancelled);
+        }
+        report.summarised += batch.len() as u64;
+        if !batch.is_empty() {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch));
+            if batches.send(full).await.is_err() {
+                // The writer stopped on an error: report it.
+                return Err(writer_error(writer).await);
+            }
+        }
+        if let Some(handle) = counting.take_if(|h| h.is_finished()) {
+            total = handle.await.ok().and_then(Result::ok);
+        }
+        progress(ctx, "full build", report.summarised, total).await;
+        if group.is_none() {
+            break;
+        }
+    }
+    drop(batches);
+    match writer.await {
+        Ok(result) => result.map_err(retry)?,
+        Err(e) => return Err(TaskError::retry(format!("the summary writer stopped: {e}"))),
+    }
+    if let Some(handle) = counting {
+        handle.abort();
+    }
+    let mut tx = store.begin().await.map_err(retry)?;
+    report.deleted = store::delete_summaries_before(&mut tx, generation)
+        .await
+        .map_err(retry)?;
+    report.cleared = store::clear_dirty_upto(&mut tx, upto)
+        .await
+        .map_err(retry)?;
+    store::record_build(&mut tx, ctx.now(), true)
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(retry)?;
+    ctx.progress_with(
+        100.0,
+        Some(format!(
+            "full build: {} SIRETs summarised, {} summaries deleted",
+            report.summarised, report.deleted
+        )),
+        Some(json!({ "done": report.summarised, "total": report.summarised })),
+    )
+    .await;
+    Ok(json!(report))
+}
+
+/// The incremental build: the marked SIRETs (and the summaries whose date-dependent figures are
+/// due) computed again, batch by batch, each batch's summaries written and its marks removed in
+/// one transaction; SIRETs left without rows lose their summary. Rounds repeat while marks
+/// arrived meanwhile.
+pub(super) async fn incremental(
+    ctx: &TaskContext,
+    store: &Arc<dyn Store>,
+    settings: &BuildSettings,
+) -> Result<Value, TaskError> {
+    let db = store.db().clone();
+    let today = ctx.now().date_naive();
+    let built_at = ctx.now();
+    let generation = store::summary_state(&db).await.map_err(retry)?.generation;
+    let mut summariser = Summariser::new(settings.cycles.clone(), settings.summary);
+    let mut report = Report {
+        generation,
+        ..Report::default()
+    };
+    let mut done = 0u64;
+    loop {
+        report.rounds += 1;
+        let upto = store::dirty_clock(&db).await.map_err(retry)?;
+        let mut total = done + store::dirty_count(&db, Some(upto)).await.map_err(retry)?;
+        if report.rounds == 1 {
+            total += store::stale_count(&db, today).await.map_err(retry)?;
+        }
+        let mut after = String::new();
+        loop {
+            let sirets = store::dirty_page(&db, upto, &after, settings.batch)
+                .await
+                .map_err(retry)?;
+            let Some(last) = sirets.last() else { break };
+            after = last.clone();
+            pass(ctx, settings).await?;
+            let step = recompute(
+                store,
+                &mut summariser,
+                &sirets,
+                Some(upto),
+                today,
+                built_at,
+                generation,
+            )
+            .await?;
+            report.summarised += step.summarised;
+            report.deleted += step.deleted;
+            report.cleared += sirets.len() as u64;
+            done += sirets.len() as u64;
+            progress(ctx, "incremental build", done, Some(total)).await;
+        }
+        if report.rounds == 1 {
+            // Summaries whose PAP figures changed with the date (cycle change, waiting period).
+            let mut after = String::new();
+            loop {
+                let sirets = store::stale_page(&db, today, &after, settings.batch)
+                    .await
+                    .map_err(retry)?;
+                let Some(last) = sirets.last() else { break };
+                after = last.clone();
+                pass(ctx, settings).await?;
+                let step = recompute(
+                    store,
+                    &mut summariser,
+                    &sirets,
+                    None,
+                    today,
+                    built_at,
+                    generation,
+                )
+                .await?;
+                report.summarised += step.summarised;
+                report.deleted += step.deleted;
+                report.stale += sirets.len() as u64;
+                done += sirets.len() as u64;
+                progress(ctx, "incremental build", done, Some(total)).await;
+            }
+        }
+        let waiting = store::dirty_count(&db, None).await.map_err(retry)?;
+        if waiting == 0 || report.rounds >= MAX_ROUNDS {
+            break;
+        }
+    }
+    let mut tx = store.begin().await.map_err(retry)?;
+    store::record_build(&mut tx, ctx.now(), false)
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(retry)?;
+    ctx.progress_with(
+        100.0,
+        Some(format!(
+            "incremental build: {} SIRETs summarised, {} summaries deleted",
+            report.summarised, report.deleted
+        )),
+        Some(json!({ "done": done, "total": done })),
+    )
+    .await;
+    Ok(json!(report))
+}
+
+/// Between batches: the test gate, then the cancel check.
+async fn pass(ctx: &TaskContext, settings: &BuildSettings) -> Result<(), TaskError> {
+    if let Some(gate) = &settings.gate {
+        gate.pass(ctx).await;
+    }
+    if ctx.is_cancelled() {
+        return Err(TaskError::Cancelled);
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Step {
+    summarised: u64,
+    deleted: u64,
+}
+
+/// Computes these SIRETs again (sorted): summaries written, those of SIRETs without rows
+/// deleted, and their marks valued at most `clear` removed, in one transaction.
+async fn recompute(
+    store: &Arc<dyn Store>,
+    summariser: &mut Summariser,
+    sirets: &[String],
+    clear: Option<i64>,
+    today: NaiveDate,
+    built_at: DateTime<Utc>,
+    generation: i64,
+) -> Result<Step, TaskError> {
+    let db = store.db();
+    let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
+    let rows = store::pv_inputs_of(db, &keys).await.map_err(retry)?;
+    let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) =
+        store::invitation_inputs_of(db, &keys)
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .unzip();
+    let mut summaries = Vec::with_capacity(keys.len());
+    let mut gone = Vec::new();
+    let (mut r, mut i) = (0, 0);
+    for key in &keys {
+        let r0 = r;
+        while r < rows.len() && rows[r].siret.as_str() == *key {
+            r += 1;
+        }
+        let i0 = i;
+        while i < inv_sirets.len() && inv_sirets[i].as_str() == *key {
+            i += 1;
+        }
+        if r0 == r && i0 == i {
+            gone.push(*key);
+            continue;
+        }
+        let siret = Siret::parse(key)
+            .map_err(|e| TaskError::permanent(format!("marked SIRET {key:?}: {e}")))?;
+        let summary = summariser
+            .summarise(siret, &rows[r0..r], &invitations[i0..i], today)
+            .map_err(TaskError::permanent)?;
+        summaries.push(StoredSummary::of(&summary, built_at));
+    }
+    if r != rows.len() || i != inv_sirets.len() {
+        return Err(TaskError::permanent(
+            "rows were read out of SIRET order; nothing written",
+        ));
+    }
+    let mut tx = store.begin().await.map_err(retry)?;
+    store::write_summaries(&mut tx, &summaries, generation)
+        .await
+        .map_err(retry)?;
+    let deleted = store::delete_summaries(&mut tx, &gone)
+        .await
+        .map_err(retry)?;
+    if let Some(upto) = clear {
+        store::clear_dirty(&mut tx, &keys, upto)
+            .await
+            .map_err(retry)?;
+    }
+    tx.commit().await.map_err(retry)?;
+    Ok(Step {
+        summarised: summaries.len() as u64,
+        deleted,
+    })
+}
+
+/// Writes batches in their own transactions until the channel closes.
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut batches: mpsc::Receiver<Vec<StoredSummary>>,
+    generation: i64,
+) -> Result<(), StoreError> {
+    while let Some(batch) = batches.recv().await {
+        let mut tx = store.begin().await?;
+        store::write_summaries(&mut tx, &batch, generation).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn writer_error(writer: JoinHandle<Result<(), StoreError>>) -> TaskError {
+    match writer.await {
+        Ok(Err(e)) => retry(e),
+        Ok(Ok(())) => TaskError::retry("the summary writer stopped"),
+        Err(e) => TaskError::retry(format!("the summary writer stopped: {e}")),
+    }
+}
+
+/// A page read under way.
+type PageRead<T> = JoinHandle<Result<Vec<T>, StoreError>>;
+
+/// One SIRET's place in the merge's buffers.
+struct Group {
+    siret: Siret,
+    rows: std::ops::Range<usize>,
+    invitations: std::ops::Range<usize>,
+}
+
+/// PV rows and invitations read in pages of complete SIRETs, merge-joined by SIRET. The next
+/// page of each is read while the current one is summarised.
+struct Merge {
+    db: Db,
+    page: usize,
+    rows: Vec<PvRow>,
+    row_at: usize,
+    rows_ended: bool,
+    next_rows: Option<PageRead<PvRow>>,
+    inv_sirets: Vec<Siret>,
+    invitations: Vec<Invitation>,
+    inv_at: usize,
+    invitations_ended: bool,
+    next_invitations: Option<PageRead<(Siret, Invitation)>>,
+}
+
+impl Merge {
+    fn new(db: Db, page: usize) -> Self {
+        let mut merge = Merge {
+            db,
+            page,
+            rows: Vec::new(),
+            row_at: 0,
+            rows_ended: false,
+            next_rows: None,
+            inv_sirets: Vec::new(),
+            invitations: Vec::new(),
+            inv_at: 0,
+            invitations_ended: false,
+            next_invitations: None,
+        };
+        merge.fetch_rows(String::new());
+        merge.fetch_invitations(String::new());
+        merge
+    }
+
+    fn fetch_rows(&mut self, after: String) {
+        let (db, page) = (self.db.clone(), self.page);
+        self.next_rows = Some(tokio::spawn(async move {
+            store::pv_page(&db, &after, page).await
+        }));
+    }
+
+    fn fetch_invitations(&mut self, after: String) {
+        let (db, page) = (self.db.clone(), self.page);
+        self.next_invitations = Some(tokio::spawn(async move {
+            store::invitation_page(&db, &after, page).await
+        }));
+    }
+
+    /// The next SIRET, in order; `None` at the end of both tables.
+    async fn next(&mut self) -> Result<Option<Group>, StoreError> {
+        if self.row_at == self.rows.len() && !self.rows_ended {
+            self.rows = join(self.next_rows.take()).await?;
+            self.row_at = 0;
+            match self.rows.last() {
+                Some(last) => {
+                    let after = last.siret.as_str().to_owned();
+                    self.fetch_rows(after);
+                }
+                None => self.rows_ended = true,
+            }
+        }
+        if self.inv_at == self.invitations.len() && !self.invitations_ended {
+            let page = join(self.next_invitations.take()).await?;
+            (self.inv_sirets, self.invitations) = page.into_iter().unzip();
+            self.inv_at = 0;
+            match self.inv_sirets.last() {
+                Some(last) => {
+                    let after = last.as_str().to_owned();
+                    self.fetch_invitations(after);
+                }
+                None => self.invitations_ended = true,
+            }
+        }
+        let row = self.rows.get(self.row_at).map(|r| r.siret);
+        let inv = self.inv_sirets.get(self.inv_at).copied();
+        let siret = match (row, inv) {
+            (Some(a), Some(b)) => {
+                if a.as_str() <= b.as_str() {
+                    a
+                } else {
+                    b
+                }
+            }
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => return Ok(None),
+        };
+        let r0 = self.row_at;
+        while self.row_at < self.rows.len() && self.rows[self.row_at].siret == siret {
+            self.row_at += 1;
+        }
+        let i0 = self.inv_at;
+        while self.inv_at < self.inv_sirets.len() && self.inv_sirets[self.inv_at] == siret {
+            self.inv_at += 1;
+        }
+        Ok(Some(Group {
+            siret,
+            rows: r0..self.row_at,
+            invitations: i0..self.inv_at,
+        }))
+    }
+
+    fn rows(&self, g: &Group) -> &[PvRow] {
+        &self.rows[g.rows.clone()]
+    }
+
+    fn invitations(&self, g: &Group) -> &[Invitation] {
+        &self.invitations[g.invitations.clone()]
+    }
+}
+
+impl Drop for Merge {
+    fn drop(&mut self) {
+        for handle in [
+            self.next_rows.take().map(|h| h.abort_handle()),
+            self.next_invitations.take().map(|h| h.abort_handle()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            handle.abort();
+        }
+    }
+}
+
+async fn join<T>(handle: Option<JoinHandle<Result<T, StoreError>>>) -> Result<T, StoreError> {
+    match handle {
+        Some(h) => h.await.map_err(|e| {
+            StoreError::Database(sqlx::Error::Protocol(format!("a page read stopped: {e}")))
+        })?,
+        None => Err(StoreError::Database(sqlx::Error::Protocol(
+            "no page read under way".into(),
+        ))),
+    }
+}

@@ -1,0 +1,805 @@
+//! The summary tables (`elections_summary`, one row per SIRET; `elections_summary_cycles`, one
+//! row per SIRET and cycle with a PV) and the build state: batched writes (a SIRET's cycle rows
+//! replaced with it), deletions, reads by SIRET and in SIRET order.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use relais_platform::store::{Db, DbTx, StoreError};
+use sqlx::Row as _;
+
+use super::{chunks, corrupt, on_tx, tuple, tuples};
+use crate::domain::{
+    ByUnion, Cycle, ElectionSummary, PapStatus, SeatTotals, Siret, SiretSummary, UNIONS, Votes,
+    search_text, shares_of,
+};
+
+/// Summary columns, in the order they are bound.
+const SUMMARY_COLUMNS: &str = "siret, raison_sociale, ville, cp, departement, idcc, idcc_label, \
+    search_text, date_pv_max, date_invitation_max, prochaine_election, cgt_implantee, \
+    latest_cycle, pap_cycle, statut_pap, date_pap, date_pv_pap, invitations_a_revoir, \
+    valid_until, generation, built_at";
+/// Parameters of one summary row.
+const SUMMARY_WIDTH: usize = 21;
+/// Cycle columns, in the order they are bound.
+const CYCLE_COLUMNS: &str = "siret, cycle, election_date, carence, pv_rows, carence_rows, \
+    inscrits, votants, votants_missing, sve, cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre, \
+    cgt_presente, cgt_representative, seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, \
+    seats_unsa, seats_solidaires, seats_autre, seats_to_fill, seats_vacant, unresolved_ties, \
+    unresolved_seats, seats_estimated";
+/// Parameters of one cycle row.
+const CYCLE_WIDTH: usize = 33;
+
+/// `col = excluded.col` for every summary column but the SIRET.
+static SUMMARY_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    SUMMARY_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .skip(1)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// PostgreSQL: a batch of summaries as arrays, one per column (generation and time shared).
+static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    let types = [
+        "text", "text", "text", "text", "text", "text", "text", "text", "date", "date", "date",
+        "bool", "text", "text", "text", "date", "date", "int4", "date",
+    ];
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO elections_summary ({SUMMARY_COLUMNS})
+         SELECT u.*, ${}, ${} FROM UNNEST({}) AS u
+         ON CONFLICT (siret) DO UPDATE SET {}",
+        types.len() + 1,
+        types.len() + 2,
+        arrays.join(", "),
+        *SUMMARY_UPDATE
+    )
+});
+
+/// PostgreSQL: a batch of cycle rows as arrays.
+static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let mut types = vec![
+        "text", "text", "date", "bool", "int4", "int4", "int8", "int8", "int4",
+    ];
+    types.extend(["int8"; 9]);
+    types.extend(["bool"; 2]);
+    types.extend(["int4"; 12]);
+    types.push("bool");
+    assert_eq!(types.len(), CYCLE_WIDTH);
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) SELECT * FROM UNNEST({})",
+        arrays.join(", ")
+    )
+});
+
+/// One SIRET's summary as stored: the domain's [`SiretSummary`] with the cycles that have a PV
+/// only, the PAP figures reduced to what lists filter on, the search text and the build time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredSummary {
+    /// The establishment.
+    pub siret: Siret,
+    /// Company name (most recent non-empty).
+    pub raison_sociale: Option<String>,
+    /// Town.
+    pub ville: Option<String>,
+    /// Postal code.
+    pub cp: Option<String>,
+    /// Département.
+    pub departement: Option<String>,
+    /// Collective agreement (IDCC).
+    pub idcc: Option<String>,
+    /// Its label.
+    pub idcc_label: Option<String>,
+    /// `raison_sociale` reduced by [`search_text`] (empty without a name).
+    pub search_text: String,
+    /// The latest PV date (carences included), any cycle.
+    pub date_pv_max: Option<NaiveDate>,
+    /// The latest invitation date.
+    pub date_invitation_max: Option<NaiveDate>,
+    /// `date_pv_max` + 4 years.
+    pub prochaine_election: Option<NaiveDate>,
+    /// CGT votes at the latest election of the most recent cycle with a non-carence PV.
+    pub cgt_implantee: bool,
+    /// The latest cycle with a PV.
+    pub latest_cycle: Option<Cycle>,
+    /// The PAP status for the current cycle (`None` when no configured cycle is current).
+    pub pap: Option<StoredPap>,
+    /// From this day the summary is computed again (PAP ageing, cycle change).
+    pub valid_until: Option<NaiveDate>,
+    /// When it was computed.
+    pub built_at: DateTime<Utc>,
+    /// The cycles with a PV, oldest first.
+    pub cycles: Vec<StoredCycle>,
+}
+
+/// The PAP part of a stored summary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredPap {
+    /// The current cycle when the summary was built.
+    pub cycle: Cycle,
+    /// The status.
+    pub statut_pap: PapStatus,
+    /// The invitation the status is about.
+    pub date_pap: Option<NaiveDate>,
+    /// The election that invitation is attached to.
+    pub date_pv_pap: Option<NaiveDate>,
+    /// How many invitations are flagged for review.
+    pub invitations_a_revoir: u32,
+}
+
+/// A cycle with a PV: its latest election.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredCycle {
+    /// The cycle.
+    pub cycle: Cycle,
+    /// Its latest election (shares recomputed from the exact votes on reading).
+    pub election: ElectionSummary,
+}
+
+impl StoredSummary {
+    /// The stored form of a computed summary.
+    pub fn of(s: &SiretSummary, built_at: DateTime<Utc>) -> Self {
+        let cycles: Vec<StoredCycle> = s
+            .cycles
+            .iter()
+            .filter_map(|c| {
+                c.election.as_ref().map(|e| StoredCycle {
+                    cycle: c.cycle.clone(),
+                    election: e.clone(),
+                })
+            })
+            .collect();
+        StoredSummary {
+            siret: s.siret,
+            raison_sociale: s.raison_sociale.clone(),
+            ville: s.ville.clone(),
+            cp: s.cp.clone(),
+            departement: s.departement.clone(),
+            idcc: s.idcc.clone(),
+            idcc_label: s.idcc_label.clone(),
+            search_text: search_text(s.raison_sociale.as_deref().unwrap_or("")),
+            date_pv_max: s.date_pv_max,
+            date_invitation_max: s.date_invitation_max,
+            prochaine_election: s.prochaine_election,
+            cgt_implantee: s.cgt_implantee,
+            latest_cycle: cycles.last().map(|c| c.cycle.clone()),
+            pap: s.pap.as_ref().map(|p| StoredPap {
+                cycle: p.cycle.clone(),
+                statut_pap: p.statut_pap,
+                date_pap: p.date_pap,
+                date_pv_pap: p.date_pv_pap,
+                invitations_a_revoir: p.invitations_a_revoir.len() as u32,
+            }),
+            valid_until: s.valid_until,
+            built_at,
+            cycles,
+        }
+    }
+
+    /// The entry of a cycle, by name.
+    pub fn cycle(&self, name: &str) -> Option<&StoredCycle> {
+        self.cycles.iter().find(|c| c.cycle.as_str() == name)
+    }
+}
+
+/// The build's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SummaryState {
+    /// The generation of the latest full build started (summaries it wrote carry it).
+    pub generation: i64,
+    /// When the latest build (full or incremental) completed.
+    pub built_at: Option<DateTime<Utc>>,
+    /// When the latest full build completed.
+    pub full_built_at: Option<DateTime<Utc>>,
+}
+
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(m: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(m).unwrap_or_default()
+}
+
+/// Writes summaries (inserted, or replacing the stored ones with all their cycle rows), marked
+/// with `generation`, in the caller's transaction (the build's; tests fill tables with it).
+pub async fn write_summaries(
+    tx: &mut DbTx,
+    batch: &[StoredSummary],
+    generation: i64,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let sirets: Vec<&str> = batch.iter().map(|s| s.siret.as_str()).collect();
+    delete_cycles(tx, &sirets).await?;
+    let cycles: Vec<(&str, &StoredCycle)> = batch
+        .iter()
+        .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
+        .collect();
+    match tx {
+        DbTx::Postgres(t) => {
+            let text = |f: fn(&StoredSummary) -> Option<&str>| -> Vec<Option<&str>> {
+                batch.iter().map(f).collect()
+            };
+            let date = |f: fn(&StoredSummary) -> Option<NaiveDate>| -> Vec<Option<NaiveDate>> {
+                batch.iter().map(f).collect()
+            };
+            sqlx::query(PG_SUMMARY_UPSERT.as_str())
+                .bind(&sirets)
+                .bind(text(|s| s.raison_sociale.as_deref()))
+                .bind(text(|s| s.ville.as_deref()))
+                .bind(text(|s| s.cp.as_deref()))
+                .bind(text(|s| s.departement.as_deref()))
+                .bind(text(|s| s.idcc.as_deref()))
+                .bind(text(|s| s.idcc_label.as_deref()))
+                .bind(text(|s| Some(s.search_text.as_str())))
+                .bind(date(|s| s.date_pv_max))
+                .bind(date(|s| s.date_invitation_max))
+                .bind(date(|s| s.prochaine_election))
+                .bind(batch.iter().map(|s| s.cgt_implantee).collect::<Vec<_>>())
+                .bind(text(|s| s.latest_cycle.as_ref().map(Cycle::as_str)))
+                .bind(text(|s| s.pap.as_ref().map(|p| p.cycle.as_str())))
+                .bind(text(|s| s.pap.as_ref().map(|p| p.statut_pap.as_str())))
+                .bind(date(|s| s.pap.as_ref().and_then(|p| p.date_pap)))
+                .bind(date(|s| s.pap.as_ref().and_then(|p| p.date_pv_pap)))
+                .bind(
+                    batch
+                        .iter()
+                        .map(|s| count(s.pap.as_ref().map_or(0, |p| p.invitations_a_revoir)))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(date(|s| s.valid_until))
+                .bind(generation)
+                .bind(batch.first().map_or(0, |s| micros(s.built_at)))
+                .execute(&mut **t)
+                .await?;
+            if !cycles.is_empty() {
+                pg_insert_cycles(t, &cycles).await?;
+            }
+        }
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(batch) {
+                let sql = format!(
+                    "INSERT INTO elections_summary ({SUMMARY_COLUMNS}) VALUES {}
+                     ON CONFLICT (siret) DO UPDATE SET {}",
+                    tuples(chunk.len(), SUMMARY_WIDTH),
+                    *SUMMARY_UPDATE
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    let pap = s.pap.as_ref();
+                    query = query
+                        .bind(s.siret.as_str())
+                        .bind(s.raison_sociale.as_deref())
+                        .bind(s.ville.as_deref())
+                        .bind(s.cp.as_deref())
+                        .bind(s.departement.as_deref())
+                        .bind(s.idcc.as_deref())
+                        .bind(s.idcc_label.as_deref())
+                        .bind(s.search_text.as_str())
+                        .bind(s.date_pv_max)
+                        .bind(s.date_invitation_max)
+                        .bind(s.prochaine_election)
+                        .bind(s.cgt_implantee)
+                        .bind(s.latest_cycle.as_ref().map(Cycle::as_str))
+                        .bind(pap.map(|p| p.cycle.as_str()))
+                        .bind(pap.map(|p| p.statut_pap.as_str()))
+                        .bind(pap.and_then(|p| p.date_pap))
+                        .bind(pap.and_then(|p| p.date_pv_pap))
+                        .bind(count(pap.map_or(0, |p| p.invitations_a_revoir)))
+                        .bind(s.valid_until)
+                        .bind(generation)
+                        .bind(micros(s.built_at));
+                }
+                query.execute(&mut **t).await?;
+            }
+            for chunk in chunks(&cycles) {
+                let sql = format!(
+                    "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) VALUES {}",
+                    tuples(chunk.len(), CYCLE_WIDTH)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (siret, c) in chunk {
+                    let e = &c.election;
+                    let seats = &e.seats;
+                    query = query
+                        .bind(*siret)
+                        .bind(c.cycle.as_str())
+                        .bind(e.date)
+                        .bind(e.carence)
+                        .bind(count(e.rows))
+                        .bind(count(e.carence_rows))
+                        .bind(e.inscrits)
+                        .bind(e.votants)
+                        .bind(count(e.votants_missing))
+                        .bind(e.sve.units());
+                    for u in UNIONS {
+                        query = query.bind(e.voix[u].units());
+                    }
+                    query = query.bind(e.cgt_presente).bind(e.cgt_representative);
+                    for u in UNIONS {
+                        query = query.bind(count(seats.by_union[u]));
+                    }
+                    query = query
+                        .bind(count(seats.to_fill))
+                        .bind(count(seats.vacant))
+                        .bind(count(seats.unresolved_ties))
+                        .bind(count(seats.unresolved_seats))
+                        .bind(seats.estimated);
+                }
+                query.execute(&mut **t).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pg_insert_cycles(
+    t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    cycles: &[(&str, &StoredCycle)],
+) -> Result<(), StoreError> {
+    let ints = |f: fn(&ElectionSummary) -> u32| -> Vec<i32> {
+        cycles.iter().map(|(_, c)| count(f(&c.election))).collect()
+    };
+    let flags = |f: fn(&ElectionSummary) -> bool| -> Vec<bool> {
+        cycles.iter().map(|(_, c)| f(&c.election)).collect()
+    };
+    let mut query = sqlx::query(PG_CYCLE_INSERT.as_str())
+        .bind(cycles.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+        .bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.cycle.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.election.date)
+                .collect::<Vec<_>>(),
+        )
+        .bind(flags(|e| e.carence))
+        .bind(ints(|e| e.rows))
+        .bind(ints(|e| e.carence_rows))
+        .bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.election.inscrits)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.election.votants)
+                .collect::<Vec<_>>(),
+        )
+        .bind(ints(|e| e.votants_missing))
+        .bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.election.sve.units())
+                .collect::<Vec<_>>(),
+        );
+    for u in UNIONS {
+        query = query.bind(
+            cycles
+                .iter()
+                .map(|(_, c)| c.election.voix[u].units())
+                .collect::<Vec<_>>(),
+        );
+    }
+    query = query
+        .bind(flags(|e| e.cgt_presente))
+        .bind(flags(|e| e.cgt_representative));
+    for u in UNIONS {
+        query = query.bind(
+            cycles
+                .iter()
+                .map(|(_, c)| count(c.election.seats.by_union[u]))
+                .collect::<Vec<_>>(),
+        );
+    }
+    query
+        .bind(ints(|e| e.seats.to_fill))
+        .bind(ints(|e| e.seats.vacant))
+        .bind(ints(|e| e.seats.unresolved_ties))
+        .bind(ints(|e| e.seats.unresolved_seats))
+        .bind(flags(|e| e.seats.estimated))
+        .execute(&mut **t)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the cycle rows of these SIRETs.
+async fn delete_cycles(tx: &mut DbTx, sirets: &[&str]) -> Result<(), StoreError> {
+    match tx {
+        DbTx::Postgres(t) => {
+            sqlx::query("DELETE FROM elections_summary_cycles WHERE siret = ANY($1)")
+                .bind(sirets)
+                .execute(&mut **t)
+                .await?;
+        }
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(sirets) {
+                let sql = format!(
+                    "DELETE FROM elections_summary_cycles WHERE siret IN {}",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                query.execute(&mut **t).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the summaries of these SIRETs (those left without PV rows and invitations); returns
+/// how many there were.
+pub async fn delete_summaries(tx: &mut DbTx, sirets: &[&str]) -> Result<u64, StoreError> {
+    if sirets.is_empty() {
+        return Ok(0);
+    }
+    delete_cycles(tx, sirets).await?;
+    let mut deleted = 0;
+    match tx {
+        DbTx::Postgres(t) => {
+            deleted += sqlx::query("DELETE FROM elections_summary WHERE siret = ANY($1)")
+                .bind(sirets)
+                .execute(&mut **t)
+                .await?
+                .rows_affected();
+        }
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(sirets) {
+                let sql = format!(
+                    "DELETE FROM elections_summary WHERE siret IN {}",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                deleted += query.execute(&mut **t).await?.rows_affected();
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Deletes the summaries a full build of `generation` did not write (their SIRETs had neither
+/// PV rows nor invitations when it passed); returns how many.
+pub(crate) async fn delete_summaries_before(
+    tx: &mut DbTx,
+    generation: i64,
+) -> Result<u64, StoreError> {
+    Ok(on_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM elections_summary_cycles WHERE siret IN
+             (SELECT siret FROM elections_summary WHERE generation < $1)",
+        )
+        .bind(generation)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM elections_summary WHERE generation < $1")
+            .bind(generation)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }))
+}
+
+/// Starts a full build: the next generation.
+pub(crate) async fn next_generation(tx: &mut DbTx) -> Result<i64, StoreError> {
+    const SQL: &str = "UPDATE elections_summary_state SET generation = generation + 1 \
+        WHERE id = 1 RETURNING generation";
+    Ok(on_tx!(tx, |conn| sqlx::query_scalar(SQL)
+        .fetch_one(&mut *conn)
+        .await?))
+}
+
+/// Records a completed build (`full` or incremental) at `at`.
+pub(crate) async fn record_build(
+    tx: &mut DbTx,
+    at: DateTime<Utc>,
+    full: bool,
+) -> Result<(), StoreError> {
+    const SQL: &str = "UPDATE elections_summary_state SET built_at = $1, \
+        full_built_at = CASE WHEN $2 THEN $1 ELSE full_built_at END WHERE id = 1";
+    on_tx!(tx, |conn| {
+        sqlx::query(SQL)
+            .bind(micros(at))
+            .bind(full)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The build's bookkeeping.
+pub async fn summary_state(db: &Db) -> Result<SummaryState, StoreError> {
+    const SQL: &str =
+        "SELECT generation, built_at, full_built_at FROM elections_summary_state WHERE id = 1";
+    let (generation, built_at, full_built_at): (i64, Option<i64>, Option<i64>) = match db {
+        Db::Sqlite { read, .. } => sqlx::query_as(SQL).fetch_one(read).await?,
+        Db::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+    };
+    Ok(SummaryState {
+        generation,
+        built_at: built_at.map(from_micros),
+        full_built_at: full_built_at.map(from_micros),
+    })
+}
+
+/// How many SIRETs have a summary.
+pub async fn summary_count(db: &Db) -> Result<u64, StoreError> {
+    const SQL: &str = "SELECT COUNT(*) FROM elections_summary";
+    let n: i64 = match db {
+        Db::Sqlite { read, .. } => sqlx::query_scalar(SQL).fetch_one(read).await?,
+        Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
+    };
+    Ok(n as u64)
+}
+
+/// Decodes a summary row (its cycles come later) from [`SUMMARY_COLUMNS`] (either backend).
+macro_rules! decode_summary {
+    ($r:expr) => {{
+        let r = $r;
+        let siret: String = r.try_get(0)?;
+        let raison_sociale: Option<String> = r.try_get(1)?;
+        let cycle_of = |v: Option<String>| -> Result<Option<Cycle>, StoreError> {
+            v.map(|c| Cycle::parse(&c).map_err(|_| corrupt(format!("summary cycle {c:?}"))))
+                .transpose()
+        };
+        let pap_cycle = cycle_of(r.try_get(13)?)?;
+        let statut: Option<String> = r.try_get(14)?;
+        let pap = match (pap_cycle, statut) {
+            (Some(cycle), Some(statut)) => Some(StoredPap {
+                cycle,
+                statut_pap: PapStatus::parse(&statut)
+                    .ok_or_else(|| corrupt(format!("summary statut_pap {statut:?}")))?,
+                date_pap: r.try_get(15)?,
+                date_pv_pap: r.try_get(16)?,
+                invitations_a_revoir: r.try_get::<i32, _>(17)?.max(0) as u32,
+            }),
+            _ => None,
+        };
+        StoredSummary {
+            siret: Siret::parse(&siret).map_err(|_| corrupt(format!("summary SIRET {siret:?}")))?,
+            raison_sociale,
+            ville: r.try_get(2)?,
+            cp: r.try_get(3)?,
+            departement: r.try_get(4)?,
+            idcc: r.try_get(5)?,
+            idcc_label: r.try_get(6)?,
+            search_text: r.try_get(7)?,
+            date_pv_max: r.try_get(8)?,
+            date_invitation_max: r.try_get(9)?,
+            prochaine_election: r.try_get(10)?,
+            cgt_implantee: r.try_get(11)?,
+            latest_cycle: cycle_of(r.try_get(12)?)?,
+            pap,
+            valid_until: r.try_get(18)?,
+            built_at: from_micros(r.try_get(20)?),
+            cycles: Vec::new(),
+        }
+    }};
+}
+
+/// Decodes a cycle row from [`CYCLE_COLUMNS`] into its SIRET and entry (either backend).
+macro_rules! decode_cycle {
+    ($r:expr) => {{
+        let r = $r;
+        let siret: String = r.try_get(0)?;
+        let cycle: String = r.try_get(1)?;
+        let n = |i: usize| -> Result<u32, StoreError> { Ok(r.try_get::<i32, _>(i)?.max(0) as u32) };
+        let mut voix = ByUnion::<Votes>::default();
+        let mut by_union = ByUnion::<u32>::default();
+        for (k, u) in UNIONS.into_iter().enumerate() {
+            voix[u] = Votes::from_units(r.try_get(10 + k)?);
+            by_union[u] = n(20 + k)?;
+        }
+        let sve = Votes::from_units(r.try_get(9)?);
+        let election = ElectionSummary {
+            date: r.try_get(2)?,
+            carence: r.try_get(3)?,
+            rows: n(4)?,
+            carence_rows: n(5)?,
+            inscrits: r.try_get(6)?,
+            votants: r.try_get(7)?,
+            votants_missing: n(8)?,
+            sve,
+            shares: shares_of(&voix, sve),
+            voix,
+            cgt_presente: r.try_get(18)?,
+            cgt_representative: r.try_get(19)?,
+            seats: SeatTotals {
+                by_union,
+                to_fill: n(28)?,
+                vacant: n(29)?,
+                unresolved_ties: n(30)?,
+                unresolved_seats: n(31)?,
+                estimated: r.try_get(32)?,
+            },
+        };
+        let cycle =
+            Cycle::parse(&cycle).map_err(|_| corrupt(format!("summary cycle {cycle:?}")))?;
+        (siret, StoredCycle { cycle, election })
+    }};
+}
+
+/// One SIRET's summary.
+pub async fn summary_of(db: &Db, siret: &Siret) -> Result<Option<StoredSummary>, StoreError> {
+    Ok(summaries_of(db, std::slice::from_ref(siret)).await?.pop())
+}
+
+/// The summaries of these SIRETs (those that have one), in SIRET order.
+pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary>, StoreError> {
+    let mut keys: Vec<&str> = sirets.iter().map(Siret::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Vec::with_capacity(keys.len());
+    match db {
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
+            );
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&keys)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_summary!(row));
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            // Sorted keys in consecutive chunks keep the order across chunks.
+            for chunk in chunks(&keys) {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret IN {} ORDER BY siret",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(read).await? {
+                    out.push(decode_summary!(row));
+                }
+            }
+        }
+    }
+    with_cycles(db, out).await
+}
+
+/// Summaries in SIRET order after `after` (from the first when `None`), at most `limit`: pages
+/// of the whole table, for comparisons and exports.
+pub async fn summaries_after(
+    db: &Db,
+    after: Option<&Siret>,
+    limit: u32,
+) -> Result<Vec<StoredSummary>, StoreError> {
+    let after = after.map_or("", Siret::as_str);
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret > $1 ORDER BY siret LIMIT $2"
+    );
+    let mut out = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_summary!(row));
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(read)
+                .await?
+            {
+                out.push(decode_summary!(row));
+            }
+        }
+    }
+    with_cycles(db, out).await
+}
+
+/// Reads the cycle rows of these summaries (sorted by SIRET) and attaches them.
+async fn with_cycles(
+    db: &Db,
+    summaries: Vec<StoredSummary>,
+) -> Result<Vec<StoredSummary>, StoreError> {
+    if summaries.is_empty() {
+        return Ok(summaries);
+    }
+    let keys: Vec<&str> = summaries.iter().map(|s| s.siret.as_str()).collect();
+    let mut cycles = Vec::new();
+    match db {
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
+            );
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&keys)
+                .fetch_all(pool)
+                .await?
+            {
+                cycles.push(decode_cycle!(row));
+            }
+        }
+        Db::Sqlite { read, .. } => {
+            for chunk in chunks(&keys) {
+                let sql = format!(
+                    "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret IN {}",
+                    tuple(chunk.len())
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for s in chunk {
+                    query = query.bind(*s);
+                }
+                for row in &query.fetch_all(read).await? {
+                    cycles.push(decode_cycle!(row));
+                }
+            }
+        }
+    }
+    attach(summaries, cycles)
+}
+
+/// Attaches cycle rows to their summaries (sorted by SIRET), oldest cycle first.
+fn attach(
+    mut summaries: Vec<StoredSummary>,
+    mut cycles: Vec<(String, StoredCycle)>,
+) -> Result<Vec<StoredSummary>, StoreError> {
+    cycles.sort_unstable_by(|(a, x), (b, y)| {
+        a.cmp(b)
+            .then_with(|| x.cycle.number().cmp(&y.cycle.number()))
+    });
+    let mut cycles = cycles.into_iter().peekable();
+    for s in &mut summaries {
+        while let Some((siret, _)) = cycles.peek() {
+            match siret.as_str().cmp(s.siret.as_str()) {
+                std::cmp::Ordering::Less => {
+                    return Err(corrupt(format!(
+                        "summary cycle row of {siret} without its summary"
+                    )));
+                }
+                std::cmp::Ordering::Equal => {
+                    let (_, c) = cycles.next().expect("peeked");
+                    s.cycles.push(c);
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+    }
+    if let Some((siret, _)) = cycles.next() {
+        return Err(corrupt(format!(
+            "summary cycle row of {siret} without its summary"
+        )));
+    }
+    Ok(summaries)
+}
