@@ -9,17 +9,23 @@
 
 mod dirty;
 mod invitations;
+mod pages;
 mod pv;
+mod pv_inputs;
 mod summary;
 
 pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
 pub use dirty::{
     dirty_clock, dirty_count, dirty_page, dirty_sirets, input_siret_count, stale_count, stale_page,
 };
-pub(crate) use invitations::upsert_invitations;
-pub use invitations::{StoredInvitation, invitation_inputs_of, invitation_page, invitations_of};
-pub use pv::{PvTotals, StoredPv, pv_inputs_of, pv_page, pv_rows_of, stream_pv, totals};
-pub(crate) use pv::{delete_cycle_except, upsert_pv};
+pub use invitations::{
+    StoredInvitation, invitation_inputs_of, invitation_page, invitation_pages, invitations_of,
+    upsert_invitations,
+};
+pub use pages::Pages;
+pub(crate) use pv::delete_cycle_except;
+pub use pv::{PvTotals, StoredPv, pv_rows_of, stream_pv, totals, upsert_pv};
+pub use pv_inputs::{pv_inputs_of, pv_page, pv_pages};
 pub use summary::{
     StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summaries_after,
     summaries_of, summary_count, summary_of, summary_state, write_summaries,

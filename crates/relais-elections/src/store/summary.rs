@@ -84,6 +84,11 @@ static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The JSON text of a batch (SQLite).
+fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
+}
+
 /// One SIRET's summary as stored: the domain's [`SiretSummary`] with the cycles that have a PV
 /// only, the PAP figures reduced to what lists filter on, the search text and the build time.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -437,17 +442,13 @@ async fn delete_cycles(tx: &mut DbTx, sirets: &[&str]) -> Result<(), StoreError>
                 .await?;
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(sirets) {
-                let sql = format!(
-                    "DELETE FROM elections_summary_cycles WHERE siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                query.execute(&mut **t).await?;
-            }
+            sqlx::query(
+                "DELETE FROM elections_summary_cycles
+                 WHERE siret IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(to_json(&sirets)?)
+            .execute(&mut **t)
+            .await?;
         }
     }
     Ok(())
@@ -470,17 +471,13 @@ pub async fn delete_summaries(tx: &mut DbTx, sirets: &[&str]) -> Result<u64, Sto
                 .rows_affected();
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(sirets) {
-                let sql = format!(
-                    "DELETE FROM elections_summary WHERE siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                deleted += query.execute(&mut **t).await?.rows_affected();
-            }
+            deleted += sqlx::query(
+                "DELETE FROM elections_summary WHERE siret IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(to_json(&sirets)?)
+            .execute(&mut **t)
+            .await?
+            .rows_affected();
         }
     }
     Ok(deleted)
