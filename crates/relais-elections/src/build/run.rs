@@ -275,8 +275,9 @@ struct Step {
     deleted: u64,
 }
 
-/// Computes these SIRETs again (sorted): summaries written, those of SIRETs without rows
-/// deleted, and their marks valued at most `clear` removed, in one transaction.
+/// Computes these SIRETs again (sorted): what changed in their summaries written, those of
+/// SIRETs without rows deleted, and their marks valued at most `clear` removed, in one
+/// transaction.
 async fn recompute(
     store: &Arc<dyn Store>,
     summariser: &mut Summariser,
@@ -323,8 +324,20 @@ async fn recompute(
             "rows were read out of SIRET order; nothing written",
         ));
     }
+    // Only what changed is written: a changed PV row usually changes one cycle row.
+    let parsed: Vec<Siret> = summaries.iter().map(|s| s.siret).collect();
+    let stored = store::summaries_of(db, &parsed).await.map_err(retry)?;
+    let mut changes = store::SummaryChanges::default();
+    let mut old = stored.iter().peekable();
+    for new in &summaries {
+        while old
+            .next_if(|o| o.siret.as_str() < new.siret.as_str())
+            .is_some()
+        {}
+        changes.add(new, old.next_if(|o| o.siret == new.siret));
+    }
     let mut tx = store.begin().await.map_err(retry)?;
-    store::write_summaries(&mut tx, &summaries, generation)
+    store::write_changes(&mut tx, &changes, generation)
         .await
         .map_err(retry)?;
     let deleted = store::delete_summaries(&mut tx, &gone)

@@ -13,6 +13,7 @@ mod pages;
 mod pv;
 mod pv_inputs;
 mod summary;
+mod summary_read;
 
 pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
 pub use dirty::{
@@ -27,10 +28,13 @@ pub(crate) use pv::delete_cycle_except;
 pub use pv::{PvTotals, StoredPv, pv_rows_of, stream_pv, totals, upsert_pv};
 pub use pv_inputs::{pv_inputs_of, pv_page, pv_pages};
 pub use summary::{
-    StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summaries_after,
-    summaries_of, summary_count, summary_of, summary_state, write_summaries,
+    StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summary_count,
+    summary_state, write_summaries,
 };
-pub(crate) use summary::{delete_summaries_before, next_generation, record_build};
+pub(crate) use summary::{
+    SummaryChanges, delete_summaries_before, next_generation, record_build, write_changes,
+};
+pub use summary_read::{summaries_after, summaries_of, summary_of};
 
 use relais_platform::store::StoreError;
 
