@@ -12,6 +12,7 @@ use crate::cli::BenchCommand;
 
 mod audit;
 mod cache;
+mod elections;
 mod import;
 
 /// Runs a benchmark.
@@ -46,8 +47,40 @@ pub async fn run(config: Config, what: BenchCommand) -> anyhow::Result<()> {
             )
             .await
         }
+        BenchCommand::Elections {
+            sizes,
+            runs,
+            real_file,
+            no_real,
+            changed,
+            seed,
+        } => {
+            let real_file = match (no_real, real_file) {
+                (true, _) => None,
+                (false, Some(path)) => Some(path),
+                (false, None) => Some(std::path::PathBuf::from(DEFAULT_REAL_FILE)),
+            };
+            elections::bench_elections(
+                config,
+                elections::ElectionsBench {
+                    sizes: elections::parse_sizes(&sizes)?,
+                    real_file,
+                    runs: runs.max(1),
+                    changed: changed.max(1),
+                    seed,
+                },
+            )
+            .await
+        }
     }
 }
+
+/// The real PV file committed with the elections app (in the source tree this binary was
+/// built from).
+const DEFAULT_REAL_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../relais-elections/tests/fixtures/pv_real_public.csv"
+);
 
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -80,6 +113,14 @@ impl Scratch {
 /// A platform on empty tables: a fresh SQLite file, or a fresh schema on the configured
 /// PostgreSQL server (so runs neither depend on earlier data nor leave any).
 pub(crate) async fn platform_for_run(config: &Config) -> anyhow::Result<(Platform, Scratch)> {
+    platform_for_run_with(config, &[]).await
+}
+
+/// [`platform_for_run`] with the schemas of these apps.
+pub(crate) async fn platform_for_run_with(
+    config: &Config,
+    apps: &[relais_platform::store::MigrationSet],
+) -> anyhow::Result<(Platform, Scratch)> {
     let (db, scratch) = match &config.database {
         DatabaseConfig::Sqlite {
             readers,
@@ -108,7 +149,7 @@ pub(crate) async fn platform_for_run(config: &Config) -> anyhow::Result<(Platfor
             (db, Scratch::Schema(schema))
         }
     };
-    let (platform, _) = Platform::start(config.clone().with_database(db), &[]).await?;
+    let (platform, _) = Platform::start(config.clone().with_database(db), apps).await?;
     Ok((platform, scratch))
 }
 

@@ -231,6 +231,32 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 21)]
         upload_runs: usize,
     },
+    /// The elections summary build (`elections.build`): the full build of the real PV file and
+    /// of synthetic files of the demo generator, end to end (request to success) with peak
+    /// memory, then an incremental build after changing the PV rows of `--changed` SIRETs.
+    /// Each data set is loaded into a fresh database (a SQLite file; with a PostgreSQL URL a new
+    /// schema, dropped afterwards) through the storage module's batch upsert, not the upload
+    /// pipeline; the load is not measured.
+    Elections {
+        /// Synthetic PV rows per data set, comma-separated (`126k,1M,10M`; empty: none).
+        #[arg(long, default_value = "126k,1M,10M")]
+        sizes: String,
+        /// Runs per measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The real PV file [default: the one committed with the elections app].
+        #[arg(long, value_name = "FILE")]
+        real_file: Option<PathBuf>,
+        /// Skip the real file.
+        #[arg(long, conflicts_with = "real_file")]
+        no_real: bool,
+        /// SIRETs changed before each incremental build.
+        #[arg(long, default_value_t = 1_000)]
+        changed: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// `relais audit` subcommands.

@@ -64,7 +64,7 @@ impl Default for BuildSettings {
             cycles: CycleTable::standard(),
             summary: SummaryConfig::default(),
             batch: 1_000,
-            page_rows: 5_000,
+            page_rows: 2_000,
             gate: None,
         }
     }

@@ -1,6 +1,7 @@
-//! One build: the full pass over every SIRET (PV rows and invitations read in pages of complete
-//! SIRETs, merge-joined here, summarised one SIRET at a time and written in batches by a writer
-//! task), and the incremental build of the marked SIRETs and of the summaries due again.
+//! One build: the full pass over every SIRET (PV rows and invitations read ahead in pages of
+//! complete SIRETs, merge-joined here, summarised one SIRET at a time and written in batches by
+//! a writer task), and the incremental build of the marked SIRETs and of the summaries due
+//! again.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::BuildSettings;
 use crate::domain::{Invitation, PvRow, Siret, Summariser};
-use crate::store::{self, StoredSummary};
+use crate::store::{self, Pages, StoredSummary};
 
 /// Rounds of an incremental build while marks keep arriving (each import also enqueues its
 /// own build, so stopping there loses nothing).
@@ -83,7 +84,7 @@ pub(super) async fn full(
     }));
     let (batches, receiver) = mpsc::channel::<Vec<StoredSummary>>(2);
     let writer = tokio::spawn(write_loop(store.clone(), receiver, generation));
-    let mut merge = Merge::new(db.clone(), settings.page_rows);
+    let mut merge = Merge::new(&db, settings.page_rows);
     let mut summariser = Summariser::new(settings.cycles.clone(), settings.summary);
     let mut batch = Vec::with_capacity(settings.batch);
     let mut report = Report {
@@ -274,8 +275,9 @@ struct Step {
     deleted: u64,
 }
 
-/// Computes these SIRETs again (sorted): summaries written, those of SIRETs without rows
-/// deleted, and their marks valued at most `clear` removed, in one transaction.
+/// Computes these SIRETs again (sorted): what changed in their summaries written, those of
+/// SIRETs without rows deleted, and their marks valued at most `clear` removed, in one
+/// transaction.
 async fn recompute(
     store: &Arc<dyn Store>,
     summariser: &mut Summariser,
@@ -322,8 +324,20 @@ async fn recompute(
             "rows were read out of SIRET order; nothing written",
         ));
     }
+    // Only what changed is written: a changed PV row usually changes one cycle row.
+    let parsed: Vec<Siret> = summaries.iter().map(|s| s.siret).collect();
+    let stored = store::summaries_of(db, &parsed).await.map_err(retry)?;
+    let mut changes = store::SummaryChanges::default();
+    let mut old = stored.iter().peekable();
+    for new in &summaries {
+        while old
+            .next_if(|o| o.siret.as_str() < new.siret.as_str())
+            .is_some()
+        {}
+        changes.add(new, old.next_if(|o| o.siret == new.siret));
+    }
     let mut tx = store.begin().await.map_err(retry)?;
-    store::write_summaries(&mut tx, &summaries, generation)
+    store::write_changes(&mut tx, &changes, generation)
         .await
         .map_err(retry)?;
     let deleted = store::delete_summaries(&mut tx, &gone)
@@ -363,9 +377,6 @@ async fn writer_error(writer: JoinHandle<Result<(), StoreError>>) -> TaskError {
     }
 }
 
-/// A page read under way.
-type PageRead<T> = JoinHandle<Result<Vec<T>, StoreError>>;
-
 /// One SIRET's place in the merge's buffers.
 struct Group {
     siret: Siret,
@@ -373,80 +384,44 @@ struct Group {
     invitations: std::ops::Range<usize>,
 }
 
-/// PV rows and invitations read in pages of complete SIRETs, merge-joined by SIRET. The next
-/// page of each is read while the current one is summarised.
+/// PV rows and invitations in pages of complete SIRETs (read ahead by the storage module),
+/// merge-joined by SIRET.
 struct Merge {
-    db: Db,
-    page: usize,
+    row_pages: Pages<PvRow>,
     rows: Vec<PvRow>,
     row_at: usize,
-    rows_ended: bool,
-    next_rows: Option<PageRead<PvRow>>,
+    invitation_pages: Pages<(Siret, Invitation)>,
     inv_sirets: Vec<Siret>,
     invitations: Vec<Invitation>,
     inv_at: usize,
-    invitations_ended: bool,
-    next_invitations: Option<PageRead<(Siret, Invitation)>>,
 }
 
 impl Merge {
-    fn new(db: Db, page: usize) -> Self {
-        let mut merge = Merge {
-            db,
-            page,
+    fn new(db: &Db, page: usize) -> Self {
+        Merge {
+            row_pages: store::pv_pages(db, page),
             rows: Vec::new(),
             row_at: 0,
-            rows_ended: false,
-            next_rows: None,
+            invitation_pages: store::invitation_pages(db, page),
             inv_sirets: Vec::new(),
             invitations: Vec::new(),
             inv_at: 0,
-            invitations_ended: false,
-            next_invitations: None,
-        };
-        merge.fetch_rows(String::new());
-        merge.fetch_invitations(String::new());
-        merge
-    }
-
-    fn fetch_rows(&mut self, after: String) {
-        let (db, page) = (self.db.clone(), self.page);
-        self.next_rows = Some(tokio::spawn(async move {
-            store::pv_page(&db, &after, page).await
-        }));
-    }
-
-    fn fetch_invitations(&mut self, after: String) {
-        let (db, page) = (self.db.clone(), self.page);
-        self.next_invitations = Some(tokio::spawn(async move {
-            store::invitation_page(&db, &after, page).await
-        }));
+        }
     }
 
     /// The next SIRET, in order; `None` at the end of both tables.
     async fn next(&mut self) -> Result<Option<Group>, StoreError> {
-        if self.row_at == self.rows.len() && !self.rows_ended {
-            self.rows = join(self.next_rows.take()).await?;
+        if self.row_at == self.rows.len()
+            && let Some(page) = self.row_pages.next().await?
+        {
+            self.rows = page;
             self.row_at = 0;
-            match self.rows.last() {
-                Some(last) => {
-                    let after = last.siret.as_str().to_owned();
-                    self.fetch_rows(after);
-                }
-                None => self.rows_ended = true,
-            }
         }
-        if self.inv_at == self.invitations.len() && !self.invitations_ended {
-            let page = join(self.next_invitations.take()).await?;
+        if self.inv_at == self.invitations.len()
+            && let Some(page) = self.invitation_pages.next().await?
+        {
             (self.inv_sirets, self.invitations) = page.into_iter().unzip();
             self.inv_at = 0;
-            match self.inv_sirets.last() {
-                Some(last) => {
-                    let after = last.as_str().to_owned();
-                    self.fetch_invitations(after);
-                }
-                None => self.invitations_ended = true,
-            }
         }
         let row = self.rows.get(self.row_at).map(|r| r.siret);
         let inv = self.inv_sirets.get(self.inv_at).copied();
@@ -483,30 +458,5 @@ impl Merge {
 
     fn invitations(&self, g: &Group) -> &[Invitation] {
         &self.invitations[g.invitations.clone()]
-    }
-}
-
-impl Drop for Merge {
-    fn drop(&mut self) {
-        for handle in [
-            self.next_rows.take().map(|h| h.abort_handle()),
-            self.next_invitations.take().map(|h| h.abort_handle()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            handle.abort();
-        }
-    }
-}
-
-async fn join<T>(handle: Option<JoinHandle<Result<T, StoreError>>>) -> Result<T, StoreError> {
-    match handle {
-        Some(h) => h.await.map_err(|e| {
-            StoreError::Database(sqlx::Error::Protocol(format!("a page read stopped: {e}")))
-        })?,
-        None => Err(StoreError::Database(sqlx::Error::Protocol(
-            "no page read under way".into(),
-        ))),
     }
 }

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use relais_platform::store::{Db, DbTx, StoreError};
 
-use super::{chunks, on_tx, tuple, tuples};
+use super::{chunks, on_tx, tuples};
 
 /// Records that the summary of these SIRETs must be computed again (sorted and deduplicated
 /// here, so concurrent transactions take their locks in one order). The marks take the next
@@ -135,17 +135,16 @@ pub(crate) async fn clear_dirty(
                 .await?;
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(sirets) {
-                let sql = format!(
-                    "DELETE FROM elections_dirty WHERE seq <= ? AND siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(upto);
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                query.execute(&mut **t).await?;
-            }
+            let keys = serde_json::to_string(sirets)
+                .map_err(|e| super::corrupt(format!("SIRETs as JSON: {e}")))?;
+            sqlx::query(
+                "DELETE FROM elections_dirty
+                 WHERE seq <= ?1 AND siret IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(upto)
+            .bind(keys)
+            .execute(&mut **t)
+            .await?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
 use uuid::Uuid;
 
-use super::{chunks, corrupt, mark_dirty, tuple, tuples};
+use super::{Pages, chunks, corrupt, mark_dirty, tuple, tuples};
 use crate::domain::{self as summary, Siret};
 use crate::imports::Invitation;
 
@@ -154,8 +154,9 @@ pub struct StoredInvitation {
 
 /// Upserts invitations by (SIRET, date) (the last of duplicates wins; earlier ones count as
 /// updated); unchanged ones are not written. The SIRETs of inserted and changed invitations are
-/// marked dirty (the PAP status depends on them).
-pub(crate) async fn upsert_invitations(
+/// marked dirty (the PAP status depends on them). The import type writes its batches with it;
+/// bulk loads (the benchmark) too.
+pub async fn upsert_invitations(
     tx: &mut DbTx,
     invitations: Vec<Invitation>,
     import_id: Uuid,
@@ -326,7 +327,42 @@ pub async fn invitations_of(
 /// What the summary reads of an invitation.
 const SUMMARY_INPUT: &str = "siret, invitation_date, raison_sociale, ville, code_postal";
 
-/// Decodes [`SUMMARY_INPUT`] (either backend).
+/// SQLite: the invitations of the inner query as one JSON array of [`JsonInvitation`]s, by
+/// SIRET and date (one value for the driver instead of five per invitation).
+const JSON_INVITATIONS: &str = "SELECT json_group_array(json_array(siret, invitation_date, \
+    raison_sociale, ville, code_postal) ORDER BY siret, invitation_date)";
+
+/// One invitation of [`JSON_INVITATIONS`].
+#[derive(serde::Deserialize)]
+struct JsonInvitation(
+    String,
+    NaiveDate,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn json_invitations(text: &str) -> Result<Vec<(Siret, summary::Invitation)>, StoreError> {
+    let rows: Vec<JsonInvitation> = serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("invitations read as JSON: {e}")))?;
+    rows.into_iter()
+        .map(|JsonInvitation(siret, date, raison_sociale, ville, cp)| {
+            let siret =
+                Siret::parse(&siret).map_err(|_| corrupt(format!("invitation SIRET {siret:?}")))?;
+            Ok((
+                siret,
+                summary::Invitation {
+                    date,
+                    raison_sociale,
+                    ville,
+                    cp,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Decodes [`SUMMARY_INPUT`] (PostgreSQL).
 macro_rules! decode_input {
     ($r:expr) => {{
         let r = $r;
@@ -350,13 +386,13 @@ pub async fn invitation_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<(Siret, summary::Invitation)>, StoreError> {
-    let sql = format!(
-        "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret > $1
-         ORDER BY siret, invitation_date LIMIT $2"
-    );
     let mut out = Vec::with_capacity(limit);
     match db {
         Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret > $1
+                 ORDER BY siret, invitation_date LIMIT $2"
+            );
             for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(after)
                 .bind(limit as i64)
@@ -367,14 +403,18 @@ pub async fn invitation_page(
             }
         }
         Db::Sqlite { read, .. } => {
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "{JSON_INVITATIONS} FROM (SELECT * FROM elections_invitations WHERE siret > ?1
+                     ORDER BY siret, invitation_date LIMIT ?2)"
+                )
+            });
+            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
                 .bind(after)
                 .bind(limit as i64)
-                .fetch_all(read)
-                .await?
-            {
-                out.push(decode_input!(row));
-            }
+                .fetch_one(read)
+                .await?;
+            out = json_invitations(&text)?;
         }
     }
     match super::complete_sirets(&mut out, limit, |(s, _)| s.as_str()) {
@@ -407,21 +447,36 @@ pub async fn invitation_inputs_of(
             }
         }
         Db::Sqlite { read, .. } => {
-            for chunk in chunks(&sirets) {
-                let sql = format!(
-                    "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret IN {}
-                     ORDER BY siret, invitation_date",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                for row in &query.fetch_all(read).await? {
-                    out.push(decode_input!(row));
-                }
+            if sirets.is_empty() {
+                return Ok(out);
             }
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "{JSON_INVITATIONS} FROM elections_invitations
+                     WHERE siret IN (SELECT value FROM json_each(?1))"
+                )
+            });
+            let keys = serde_json::to_string(&sirets).map_err(|e| corrupt(e.to_string()))?;
+            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(keys)
+                .fetch_one(read)
+                .await?;
+            out = json_invitations(&text)?;
         }
     }
     Ok(out)
+}
+
+/// Every invitation by SIRET and date, in pages of complete SIRETs of about `page_rows`
+/// invitations (keyset pages on both backends: invitations are few beside PV rows).
+pub fn invitation_pages(db: &Db, page_rows: usize) -> Pages<(Siret, summary::Invitation)> {
+    let page_rows = page_rows.max(1);
+    let db = db.clone();
+    Pages::keyset(
+        move |after| {
+            let db = db.clone();
+            async move { invitation_page(&db, &after, page_rows).await }
+        },
+        |(s, _): &(Siret, summary::Invitation)| s.as_str(),
+    )
 }

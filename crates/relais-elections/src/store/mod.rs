@@ -9,28 +9,38 @@
 
 mod dirty;
 mod invitations;
+mod pages;
 mod pv;
+mod pv_inputs;
 mod read;
 mod summary;
+mod summary_read;
 
 pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
 pub use dirty::{
     dirty_clock, dirty_count, dirty_page, dirty_sirets, input_siret_count, stale_count, stale_page,
 };
-pub(crate) use invitations::upsert_invitations;
-pub use invitations::{StoredInvitation, invitation_inputs_of, invitation_page, invitations_of};
-pub use pv::{PvTotals, StoredPv, pv_inputs_of, pv_page, pv_rows_of, stream_pv, totals};
-pub(crate) use pv::{delete_cycle_except, upsert_pv};
+pub use invitations::{
+    StoredInvitation, invitation_inputs_of, invitation_page, invitation_pages, invitations_of,
+    upsert_invitations,
+};
+pub use pages::Pages;
+pub(crate) use pv::delete_cycle_except;
+pub use pv::{PvTotals, StoredPv, pv_rows_of, stream_pv, totals, upsert_pv};
+pub use pv_inputs::{pv_inputs_of, pv_page, pv_pages};
 pub use read::{
     CycleFact, DataVersion, Order, PageKey, PvFact, Search, SortKey, SortValue, SummaryFact,
     SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
     each_summary_fact, summary_filter_count, summary_page,
 };
 pub use summary::{
-    StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summaries_after,
-    summaries_of, summary_count, summary_of, summary_state, write_summaries,
+    StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summary_count,
+    summary_state, write_summaries,
 };
-pub(crate) use summary::{delete_summaries_before, next_generation, record_build};
+pub(crate) use summary::{
+    SummaryChanges, delete_summaries_before, next_generation, record_build, write_changes,
+};
+pub use summary_read::{summaries_after, summaries_of, summary_of};
 
 use relais_platform::store::StoreError;
 

@@ -25,14 +25,7 @@ const COLUMNS: &str = "row_key, pv_number, siret, kind, election_date, cycle, co
 /// Parameters of one row: the columns and `import_id`.
 const WIDTH: usize = 36;
 /// Every row in SIRET order (then date, undated last; collège; key), on both backends.
-const ORDER: &str = "ORDER BY siret, election_date NULLS LAST, college, row_key";
-/// What the summary reads, shaped like [`COLUMNS`] (no key, région or source file; the
-/// placeholders are named apart from the columns, which [`ORDER`] names).
-const SUMMARY_INPUT: &str = "'' AS no_key, pv_number, siret, kind, election_date, cycle, \
-    college, inscrits, votants, sve, cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre, \
-    seats_to_fill, seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, seats_unsa, \
-    seats_solidaires, seats_autre, raison_sociale, ville, cp, departement, \
-    CAST(NULL AS TEXT) AS no_region, idcc, idcc_label, CAST(NULL AS TEXT) AS no_source";
+pub(super) const ORDER: &str = "ORDER BY siret, election_date NULLS LAST, college, row_key";
 
 /// `col = excluded.col` for every column but the key, and the import.
 static UPDATE_SET: LazyLock<String> = LazyLock::new(|| {
@@ -69,22 +62,22 @@ static PG_UPSERT: LazyLock<String> = LazyLock::new(|| {
 
 /// One row as stored, without its import: what "unchanged" compares.
 #[derive(Debug, Clone, PartialEq)]
-struct Values {
-    key: String,
-    pv_number: Option<String>,
-    siret: String,
-    kind: String,
-    date: Option<NaiveDate>,
-    cycle: String,
-    college: String,
-    inscrits: i64,
-    votants: Option<i64>,
-    sve: i64,
-    votes: [i64; 8],
-    seats_to_fill: Option<i32>,
-    seats: [Option<i32>; 8],
+pub(super) struct Values {
+    pub(super) key: String,
+    pub(super) pv_number: Option<String>,
+    pub(super) siret: String,
+    pub(super) kind: String,
+    pub(super) date: Option<NaiveDate>,
+    pub(super) cycle: String,
+    pub(super) college: String,
+    pub(super) inscrits: i64,
+    pub(super) votants: Option<i64>,
+    pub(super) sve: i64,
+    pub(super) votes: [i64; 8],
+    pub(super) seats_to_fill: Option<i32>,
+    pub(super) seats: [Option<i32>; 8],
     /// raison_sociale, ville, cp, departement, region, idcc, idcc_label, source_file.
-    identity: [Option<String>; 8],
+    pub(super) identity: [Option<String>; 8],
 }
 
 /// Decodes [`Values`] from a row whose first columns are [`COLUMNS`] (either backend).
@@ -137,6 +130,8 @@ macro_rules! decode_values {
     }};
 }
 
+pub(super) use decode_values;
+
 impl Values {
     fn of(line: &PvLine) -> Self {
         let r = &line.row;
@@ -174,7 +169,7 @@ impl Values {
         }
     }
 
-    fn into_stored(self, import_id: Uuid) -> Result<StoredPv, StoreError> {
+    pub(super) fn into_stored(self, import_id: Uuid) -> Result<StoredPv, StoreError> {
         let bad = |what: &str, value: &str| {
             corrupt(format!(
                 "PV row {} of {}: {what} {value:?}",
@@ -273,8 +268,9 @@ pub struct PvTotals {
 /// Upserts `lines` by key (the last of duplicate keys wins; earlier ones count as updated).
 /// Rows equal to the stored ones are not written, unless `touch_unchanged` (then only their
 /// import becomes `import_id`, which `replace` relies on). The SIRETs of inserted and changed
-/// rows (also the former SIRET of a row whose SIRET changed) are marked dirty.
-pub(crate) async fn upsert_pv(
+/// rows (also the former SIRET of a row whose SIRET changed) are marked dirty. The import type
+/// writes its batches with it; bulk loads (the benchmark) too.
+pub async fn upsert_pv(
     tx: &mut DbTx,
     lines: Vec<PvLine>,
     import_id: Uuid,
@@ -594,73 +590,4 @@ pub async fn totals(db: &Db) -> Result<PvTotals, StoreError> {
         sve: Votes::from_units(sve),
         rows_with_cgt: with_cgt as u64,
     })
-}
-
-/// Rows of complete SIRETs after `after` in SIRET order (then date, undated last; collège;
-/// key), about `limit` of them: a page of the summary build's pass over the table. Empty at the
-/// end.
-pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, StoreError> {
-    let sql = format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret > $1 {ORDER} LIMIT $2");
-    let mut rows = Vec::with_capacity(limit);
-    match db {
-        Db::Postgres(pool) => {
-            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(limit as i64)
-                .fetch(pool);
-            while let Some(row) = stream.next().await {
-                rows.push(decode_values!(&row?).into_stored(Uuid::nil())?.row);
-            }
-        }
-        Db::Sqlite { read, .. } => {
-            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(limit as i64)
-                .fetch(read);
-            while let Some(row) = stream.next().await {
-                rows.push(decode_values!(&row?).into_stored(Uuid::nil())?.row);
-            }
-        }
-    }
-    match super::complete_sirets(&mut rows, limit, |r| r.siret.as_str()) {
-        Some(only) => pv_inputs_of(db, &[only.as_str()]).await,
-        None => Ok(rows),
-    }
-}
-
-/// Every row of these SIRETs, in the order of [`pv_page`]: what the summary reads.
-pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreError> {
-    let mut sirets = sirets.to_vec();
-    sirets.sort_unstable();
-    sirets.dedup();
-    let mut out = Vec::new();
-    match db {
-        Db::Postgres(pool) => {
-            let sql =
-                format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&sirets)
-                .fetch_all(pool)
-                .await?
-            {
-                out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
-            }
-        }
-        Db::Sqlite { read, .. } => {
-            for chunk in chunks(&sirets) {
-                let sql = format!(
-                    "SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret IN {} {ORDER}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                for row in &query.fetch_all(read).await? {
-                    out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
-                }
-            }
-        }
-    }
-    Ok(out)
 }

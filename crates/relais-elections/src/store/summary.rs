@@ -6,23 +6,19 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use relais_platform::store::{Db, DbTx, StoreError};
-use sqlx::Row as _;
 
-use super::{chunks, corrupt, on_tx, tuple, tuples};
-use crate::domain::{
-    ByUnion, Cycle, ElectionSummary, PapStatus, SeatTotals, Siret, SiretSummary, UNIONS, Votes,
-    search_text, shares_of,
-};
+use super::{chunks, corrupt, on_tx, tuples};
+use crate::domain::{Cycle, ElectionSummary, PapStatus, Siret, SiretSummary, UNIONS, search_text};
 
 /// Summary columns, in the order they are bound.
-const SUMMARY_COLUMNS: &str = "siret, raison_sociale, ville, cp, departement, idcc, idcc_label, \
+pub(super) const SUMMARY_COLUMNS: &str = "siret, raison_sociale, ville, cp, departement, idcc, idcc_label, \
     search_text, date_pv_max, date_invitation_max, prochaine_election, cgt_implantee, \
     latest_cycle, pap_cycle, statut_pap, date_pap, date_pv_pap, invitations_a_revoir, \
     valid_until, generation, built_at";
 /// Parameters of one summary row.
 const SUMMARY_WIDTH: usize = 21;
 /// Cycle columns, in the order they are bound.
-const CYCLE_COLUMNS: &str = "siret, cycle, election_date, carence, pv_rows, carence_rows, \
+pub(super) const CYCLE_COLUMNS: &str = "siret, cycle, election_date, carence, pv_rows, carence_rows, \
     inscrits, votants, votants_missing, sve, cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre, \
     cgt_presente, cgt_representative, seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, \
     seats_unsa, seats_solidaires, seats_autre, seats_to_fill, seats_vacant, unresolved_ties, \
@@ -84,6 +80,25 @@ static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `ON CONFLICT` of cycle rows written over stored ones.
+static CYCLE_CONFLICT: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = CYCLE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .skip(2)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "ON CONFLICT (siret, cycle) DO UPDATE SET {}",
+        set.join(", ")
+    )
+});
+
+/// The JSON text of a batch (SQLite).
+fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
+}
+
 /// One SIRET's summary as stored: the domain's [`SiretSummary`] with the cycles that have a PV
 /// only, the PAP figures reduced to what lists filter on, the search text and the build time.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -118,7 +133,8 @@ pub struct StoredSummary {
     pub pap: Option<StoredPap>,
     /// From this day the summary is computed again (PAP ageing, cycle change).
     pub valid_until: Option<NaiveDate>,
-    /// When it was computed.
+    /// When it was last written: by a full build, or by an incremental build that found it
+    /// changed (one that computes it the same leaves it, and this time, as they were).
     pub built_at: DateTime<Utc>,
     /// The cycles with a PV, oldest first.
     pub cycles: Vec<StoredCycle>,
@@ -213,7 +229,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn from_micros(m: i64) -> DateTime<Utc> {
+pub(super) fn from_micros(m: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(m).unwrap_or_default()
 }
 
@@ -229,20 +245,92 @@ pub async fn write_summaries(
     }
     let sirets: Vec<&str> = batch.iter().map(|s| s.siret.as_str()).collect();
     delete_cycles(tx, &sirets).await?;
+    let rows: Vec<&StoredSummary> = batch.iter().collect();
+    upsert_summary_rows(tx, &rows, generation).await?;
     let cycles: Vec<(&str, &StoredCycle)> = batch
         .iter()
         .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
         .collect();
+    insert_cycle_rows(tx, &cycles, false).await
+}
+
+/// What changed in some summaries, against the stored ones.
+#[derive(Debug, Default)]
+pub(crate) struct SummaryChanges<'a> {
+    /// Summary rows to write (new, or with another field than the build time changed).
+    pub(crate) rows: Vec<&'a StoredSummary>,
+    /// Cycle rows to write (new or changed).
+    pub(crate) cycles: Vec<(&'a str, &'a StoredCycle)>,
+    /// Cycle rows to delete (the SIRET no longer has a PV in that cycle).
+    pub(crate) cycles_gone: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> SummaryChanges<'a> {
+    /// The changes from `stored` (the stored summary of the same SIRET, if any) to `new`.
+    pub(crate) fn add(&mut self, new: &'a StoredSummary, stored: Option<&'a StoredSummary>) {
+        let siret = new.siret.as_str();
+        let Some(old) = stored else {
+            self.rows.push(new);
+            self.cycles.extend(new.cycles.iter().map(|c| (siret, c)));
+            return;
+        };
+        let same_row = StoredSummary {
+            built_at: new.built_at,
+            cycles: Vec::new(),
+            ..old.clone()
+        } == StoredSummary {
+            cycles: Vec::new(),
+            ..new.clone()
+        };
+        if !same_row {
+            self.rows.push(new);
+        }
+        for c in &new.cycles {
+            if old.cycle(c.cycle.as_str()) != Some(c) {
+                self.cycles.push((siret, c));
+            }
+        }
+        for c in &old.cycles {
+            if new.cycle(c.cycle.as_str()).is_none() {
+                self.cycles_gone.push((siret, c.cycle.as_str()));
+            }
+        }
+    }
+}
+
+/// Writes only what changed (the incremental build: a changed PV row usually changes one cycle
+/// row of its SIRET, not its summary row), in the caller's transaction.
+pub(crate) async fn write_changes(
+    tx: &mut DbTx,
+    changes: &SummaryChanges<'_>,
+    generation: i64,
+) -> Result<(), StoreError> {
+    if !changes.cycles_gone.is_empty() {
+        delete_cycle_rows(tx, &changes.cycles_gone).await?;
+    }
+    upsert_summary_rows(tx, &changes.rows, generation).await?;
+    insert_cycle_rows(tx, &changes.cycles, true).await
+}
+
+/// Inserts or overwrites summary rows (their cycle rows apart).
+async fn upsert_summary_rows(
+    tx: &mut DbTx,
+    batch: &[&StoredSummary],
+    generation: i64,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     match tx {
         DbTx::Postgres(t) => {
             let text = |f: fn(&StoredSummary) -> Option<&str>| -> Vec<Option<&str>> {
-                batch.iter().map(f).collect()
+                batch.iter().map(|s| f(s)).collect()
             };
             let date = |f: fn(&StoredSummary) -> Option<NaiveDate>| -> Vec<Option<NaiveDate>> {
-                batch.iter().map(f).collect()
+                batch.iter().map(|s| f(s)).collect()
             };
             sqlx::query(PG_SUMMARY_UPSERT.as_str())
-                .bind(&sirets)
+                .bind(batch.iter().map(|s| s.siret.as_str()).collect::<Vec<_>>())
                 .bind(text(|s| s.raison_sociale.as_deref()))
                 .bind(text(|s| s.ville.as_deref()))
                 .bind(text(|s| s.cp.as_deref()))
@@ -270,9 +358,6 @@ pub async fn write_summaries(
                 .bind(batch.first().map_or(0, |s| micros(s.built_at)))
                 .execute(&mut **t)
                 .await?;
-            if !cycles.is_empty() {
-                pg_insert_cycles(t, &cycles).await?;
-            }
         }
         DbTx::Sqlite(t) => {
             for chunk in chunks(batch) {
@@ -310,9 +395,27 @@ pub async fn write_summaries(
                 }
                 query.execute(&mut **t).await?;
             }
-            for chunk in chunks(&cycles) {
+        }
+    }
+    Ok(())
+}
+
+/// Inserts cycle rows (`upsert`: or overwrites them).
+async fn insert_cycle_rows(
+    tx: &mut DbTx,
+    cycles: &[(&str, &StoredCycle)],
+    upsert: bool,
+) -> Result<(), StoreError> {
+    if cycles.is_empty() {
+        return Ok(());
+    }
+    let conflict = if upsert { CYCLE_CONFLICT.as_str() } else { "" };
+    match tx {
+        DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict).await?,
+        DbTx::Sqlite(t) => {
+            for chunk in chunks(cycles) {
                 let sql = format!(
-                    "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) VALUES {}",
+                    "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) VALUES {} {conflict}",
                     tuples(chunk.len(), CYCLE_WIDTH)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -354,6 +457,7 @@ pub async fn write_summaries(
 async fn pg_insert_cycles(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     cycles: &[(&str, &StoredCycle)],
+    conflict: &str,
 ) -> Result<(), StoreError> {
     let ints = |f: fn(&ElectionSummary) -> u32| -> Vec<i32> {
         cycles.iter().map(|(_, c)| count(f(&c.election))).collect()
@@ -361,7 +465,8 @@ async fn pg_insert_cycles(
     let flags = |f: fn(&ElectionSummary) -> bool| -> Vec<bool> {
         cycles.iter().map(|(_, c)| f(&c.election)).collect()
     };
-    let mut query = sqlx::query(PG_CYCLE_INSERT.as_str())
+    let sql = format!("{} {conflict}", *PG_CYCLE_INSERT);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(cycles.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .bind(
             cycles
@@ -427,6 +532,34 @@ async fn pg_insert_cycles(
     Ok(())
 }
 
+/// Deletes these cycle rows (SIRET, cycle).
+async fn delete_cycle_rows(tx: &mut DbTx, rows: &[(&str, &str)]) -> Result<(), StoreError> {
+    match tx {
+        DbTx::Postgres(t) => {
+            let sirets: Vec<&str> = rows.iter().map(|(s, _)| *s).collect();
+            let cycles: Vec<&str> = rows.iter().map(|(_, c)| *c).collect();
+            sqlx::query(
+                "DELETE FROM elections_summary_cycles WHERE (siret, cycle) IN
+                 (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+            )
+            .bind(sirets)
+            .bind(cycles)
+            .execute(&mut **t)
+            .await?;
+        }
+        DbTx::Sqlite(t) => {
+            sqlx::query(
+                "DELETE FROM elections_summary_cycles WHERE (siret, cycle) IN
+                 (SELECT value->>0, value->>1 FROM json_each(?1))",
+            )
+            .bind(to_json(&rows)?)
+            .execute(&mut **t)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the cycle rows of these SIRETs.
 async fn delete_cycles(tx: &mut DbTx, sirets: &[&str]) -> Result<(), StoreError> {
     match tx {
@@ -437,17 +570,13 @@ async fn delete_cycles(tx: &mut DbTx, sirets: &[&str]) -> Result<(), StoreError>
                 .await?;
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(sirets) {
-                let sql = format!(
-                    "DELETE FROM elections_summary_cycles WHERE siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                query.execute(&mut **t).await?;
-            }
+            sqlx::query(
+                "DELETE FROM elections_summary_cycles
+                 WHERE siret IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(to_json(&sirets)?)
+            .execute(&mut **t)
+            .await?;
         }
     }
     Ok(())
@@ -470,17 +599,13 @@ pub async fn delete_summaries(tx: &mut DbTx, sirets: &[&str]) -> Result<u64, Sto
                 .rows_affected();
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(sirets) {
-                let sql = format!(
-                    "DELETE FROM elections_summary WHERE siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                deleted += query.execute(&mut **t).await?.rows_affected();
-            }
+            deleted += sqlx::query(
+                "DELETE FROM elections_summary WHERE siret IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(to_json(&sirets)?)
+            .execute(&mut **t)
+            .await?
+            .rows_affected();
         }
     }
     Ok(deleted)
@@ -558,248 +683,4 @@ pub async fn summary_count(db: &Db) -> Result<u64, StoreError> {
         Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
     };
     Ok(n as u64)
-}
-
-/// Decodes a summary row (its cycles come later) from [`SUMMARY_COLUMNS`] (either backend).
-macro_rules! decode_summary {
-    ($r:expr) => {{
-        let r = $r;
-        let siret: String = r.try_get(0)?;
-        let raison_sociale: Option<String> = r.try_get(1)?;
-        let cycle_of = |v: Option<String>| -> Result<Option<Cycle>, StoreError> {
-            v.map(|c| Cycle::parse(&c).map_err(|_| corrupt(format!("summary cycle {c:?}"))))
-                .transpose()
-        };
-        let pap_cycle = cycle_of(r.try_get(13)?)?;
-        let statut: Option<String> = r.try_get(14)?;
-        let pap = match (pap_cycle, statut) {
-            (Some(cycle), Some(statut)) => Some(StoredPap {
-                cycle,
-                statut_pap: PapStatus::parse(&statut)
-                    .ok_or_else(|| corrupt(format!("summary statut_pap {statut:?}")))?,
-                date_pap: r.try_get(15)?,
-                date_pv_pap: r.try_get(16)?,
-                invitations_a_revoir: r.try_get::<i32, _>(17)?.max(0) as u32,
-            }),
-            _ => None,
-        };
-        StoredSummary {
-            siret: Siret::parse(&siret).map_err(|_| corrupt(format!("summary SIRET {siret:?}")))?,
-            raison_sociale,
-            ville: r.try_get(2)?,
-            cp: r.try_get(3)?,
-            departement: r.try_get(4)?,
-            idcc: r.try_get(5)?,
-            idcc_label: r.try_get(6)?,
-            search_text: r.try_get(7)?,
-            date_pv_max: r.try_get(8)?,
-            date_invitation_max: r.try_get(9)?,
-            prochaine_election: r.try_get(10)?,
-            cgt_implantee: r.try_get(11)?,
-            latest_cycle: cycle_of(r.try_get(12)?)?,
-            pap,
-            valid_until: r.try_get(18)?,
-            built_at: from_micros(r.try_get(20)?),
-            cycles: Vec::new(),
-        }
-    }};
-}
-
-/// Decodes a cycle row from [`CYCLE_COLUMNS`] into its SIRET and entry (either backend).
-macro_rules! decode_cycle {
-    ($r:expr) => {{
-        let r = $r;
-        let siret: String = r.try_get(0)?;
-        let cycle: String = r.try_get(1)?;
-        let n = |i: usize| -> Result<u32, StoreError> { Ok(r.try_get::<i32, _>(i)?.max(0) as u32) };
-        let mut voix = ByUnion::<Votes>::default();
-        let mut by_union = ByUnion::<u32>::default();
-        for (k, u) in UNIONS.into_iter().enumerate() {
-            voix[u] = Votes::from_units(r.try_get(10 + k)?);
-            by_union[u] = n(20 + k)?;
-        }
-        let sve = Votes::from_units(r.try_get(9)?);
-        let election = ElectionSummary {
-            date: r.try_get(2)?,
-            carence: r.try_get(3)?,
-            rows: n(4)?,
-            carence_rows: n(5)?,
-            inscrits: r.try_get(6)?,
-            votants: r.try_get(7)?,
-            votants_missing: n(8)?,
-            sve,
-            shares: shares_of(&voix, sve),
-            voix,
-            cgt_presente: r.try_get(18)?,
-            cgt_representative: r.try_get(19)?,
-            seats: SeatTotals {
-                by_union,
-                to_fill: n(28)?,
-                vacant: n(29)?,
-                unresolved_ties: n(30)?,
-                unresolved_seats: n(31)?,
-                estimated: r.try_get(32)?,
-            },
-        };
-        let cycle =
-            Cycle::parse(&cycle).map_err(|_| corrupt(format!("summary cycle {cycle:?}")))?;
-        (siret, StoredCycle { cycle, election })
-    }};
-}
-
-/// One SIRET's summary.
-pub async fn summary_of(db: &Db, siret: &Siret) -> Result<Option<StoredSummary>, StoreError> {
-    Ok(summaries_of(db, std::slice::from_ref(siret)).await?.pop())
-}
-
-/// The summaries of these SIRETs (those that have one), in SIRET order.
-pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary>, StoreError> {
-    let mut keys: Vec<&str> = sirets.iter().map(Siret::as_str).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut out = Vec::with_capacity(keys.len());
-    match db {
-        Db::Postgres(pool) => {
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
-            );
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&keys)
-                .fetch_all(pool)
-                .await?
-            {
-                out.push(decode_summary!(row));
-            }
-        }
-        Db::Sqlite { read, .. } => {
-            // Sorted keys in consecutive chunks keep the order across chunks.
-            for chunk in chunks(&keys) {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret IN {} ORDER BY siret",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                for row in &query.fetch_all(read).await? {
-                    out.push(decode_summary!(row));
-                }
-            }
-        }
-    }
-    with_cycles(db, out).await
-}
-
-/// Summaries in SIRET order after `after` (from the first when `None`), at most `limit`: pages
-/// of the whole table, for comparisons and exports.
-pub async fn summaries_after(
-    db: &Db,
-    after: Option<&Siret>,
-    limit: u32,
-) -> Result<Vec<StoredSummary>, StoreError> {
-    let after = after.map_or("", Siret::as_str);
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret > $1 ORDER BY siret LIMIT $2"
-    );
-    let mut out = Vec::new();
-    match db {
-        Db::Postgres(pool) => {
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
-            {
-                out.push(decode_summary!(row));
-            }
-        }
-        Db::Sqlite { read, .. } => {
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(read)
-                .await?
-            {
-                out.push(decode_summary!(row));
-            }
-        }
-    }
-    with_cycles(db, out).await
-}
-
-/// Reads the cycle rows of these summaries (sorted by SIRET) and attaches them.
-async fn with_cycles(
-    db: &Db,
-    summaries: Vec<StoredSummary>,
-) -> Result<Vec<StoredSummary>, StoreError> {
-    if summaries.is_empty() {
-        return Ok(summaries);
-    }
-    let keys: Vec<&str> = summaries.iter().map(|s| s.siret.as_str()).collect();
-    let mut cycles = Vec::new();
-    match db {
-        Db::Postgres(pool) => {
-            let sql = format!(
-                "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
-            );
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&keys)
-                .fetch_all(pool)
-                .await?
-            {
-                cycles.push(decode_cycle!(row));
-            }
-        }
-        Db::Sqlite { read, .. } => {
-            for chunk in chunks(&keys) {
-                let sql = format!(
-                    "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret IN {}",
-                    tuple(chunk.len())
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
-                }
-                for row in &query.fetch_all(read).await? {
-                    cycles.push(decode_cycle!(row));
-                }
-            }
-        }
-    }
-    attach(summaries, cycles)
-}
-
-/// Attaches cycle rows to their summaries (sorted by SIRET), oldest cycle first.
-fn attach(
-    mut summaries: Vec<StoredSummary>,
-    mut cycles: Vec<(String, StoredCycle)>,
-) -> Result<Vec<StoredSummary>, StoreError> {
-    cycles.sort_unstable_by(|(a, x), (b, y)| {
-        a.cmp(b)
-            .then_with(|| x.cycle.number().cmp(&y.cycle.number()))
-    });
-    let mut cycles = cycles.into_iter().peekable();
-    for s in &mut summaries {
-        while let Some((siret, _)) = cycles.peek() {
-            match siret.as_str().cmp(s.siret.as_str()) {
-                std::cmp::Ordering::Less => {
-                    return Err(corrupt(format!(
-                        "summary cycle row of {siret} without its summary"
-                    )));
-                }
-                std::cmp::Ordering::Equal => {
-                    let (_, c) = cycles.next().expect("peeked");
-                    s.cycles.push(c);
-                }
-                std::cmp::Ordering::Greater => break,
-            }
-        }
-    }
-    if let Some((siret, _)) = cycles.next() {
-        return Err(corrupt(format!(
-            "summary cycle row of {siret} without its summary"
-        )));
-    }
-    Ok(summaries)
 }

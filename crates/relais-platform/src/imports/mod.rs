@@ -15,6 +15,7 @@
 //! them. Memory is bounded by the batch size and the channel depth, whatever the file size.
 
 mod detect;
+mod direct;
 mod json;
 mod kind;
 mod model;
@@ -26,6 +27,7 @@ mod service;
 mod source;
 mod upload;
 
+pub use direct::{ParsedCounts, parse_file};
 pub use kind::{
     Column, ColumnInfo, ImportContext, ImportType, ModeInfo, TypeInfo, TypeLimits, WriteMode,
     Written,

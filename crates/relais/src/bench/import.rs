@@ -30,7 +30,7 @@ pub(crate) struct ImportBench {
 }
 
 /// Peak and current resident memory of this process, in bytes (VmHWM, VmRSS).
-fn memory() -> (u64, u64) {
+pub(crate) fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -44,11 +44,11 @@ fn memory() -> (u64, u64) {
 }
 
 /// Resets the peak (VmHWM) to the current resident size (Linux ≥ 4.0).
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
 

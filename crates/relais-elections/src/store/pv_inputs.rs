@@ -1,0 +1,220 @@
+//! What the summary build reads of the PV rows: pages of complete SIRETs in SIRET order (then
+//! date, undated last; collège; key), and the rows of given SIRETs, in the same order.
+//!
+//! On SQLite a page (or a set of SIRETs) comes back as one JSON array built by the database
+//! (`json_group_array`), decoded here: the driver's cost is per row and per value, and a page
+//! is thousands of rows of some thirty values. On PostgreSQL rows are decoded as they stream.
+
+use std::sync::LazyLock;
+
+use futures_util::StreamExt;
+use relais_platform::store::{Db, StoreError};
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::pv::{ORDER, Values, decode_values};
+use super::{Pages, corrupt};
+use crate::domain::PvRow;
+
+/// What the summary reads, shaped like the stored columns (no key, région or source file; the
+/// placeholders are named apart from the columns, which [`ORDER`] names).
+const SUMMARY_INPUT: &str = "'' AS no_key, pv_number, siret, kind, election_date, cycle, \
+    college, inscrits, votants, sve, cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre, \
+    seats_to_fill, seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, seats_unsa, \
+    seats_solidaires, seats_autre, raison_sociale, ville, cp, departement, \
+    CAST(NULL AS TEXT) AS no_region, idcc, idcc_label, CAST(NULL AS TEXT) AS no_source";
+
+/// SQLite: the rows of the inner query as one JSON array of [`JsonRow`]s, in [`ORDER`].
+const JSON_ROWS: &str = "SELECT json_group_array(json_array(pv_number, siret, kind, \
+    election_date, cycle, college, inscrits, votants, sve, \
+    json_array(cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre), seats_to_fill, \
+    json_array(seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, seats_unsa, \
+    seats_solidaires, seats_autre), \
+    json_array(raison_sociale, ville, cp, departement, idcc, idcc_label)) \
+    ORDER BY siret, election_date NULLS LAST, college, row_key)";
+
+/// One row of [`JSON_ROWS`].
+#[derive(serde::Deserialize)]
+struct JsonRow(
+    Option<String>,
+    String,
+    String,
+    Option<chrono::NaiveDate>,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    [i64; 8],
+    Option<i32>,
+    [Option<i32>; 8],
+    [Option<String>; 6],
+);
+
+impl JsonRow {
+    fn into_row(self) -> Result<PvRow, StoreError> {
+        let [raison_sociale, ville, cp, departement, idcc, idcc_label] = self.12;
+        let values = Values {
+            key: String::new(),
+            pv_number: self.0,
+            siret: self.1,
+            kind: self.2,
+            date: self.3,
+            cycle: self.4,
+            college: self.5,
+            inscrits: self.6,
+            votants: self.7,
+            sve: self.8,
+            votes: self.9,
+            seats_to_fill: self.10,
+            seats: self.11,
+            identity: [
+                raison_sociale,
+                ville,
+                cp,
+                departement,
+                None,
+                idcc,
+                idcc_label,
+                None,
+            ],
+        };
+        Ok(values.into_stored(Uuid::nil())?.row)
+    }
+}
+
+/// Decodes the JSON array of a SQLite aggregate.
+fn json_rows(text: &str) -> Result<Vec<PvRow>, StoreError> {
+    let rows: Vec<JsonRow> =
+        serde_json::from_str(text).map_err(|e| corrupt(format!("PV rows read as JSON: {e}")))?;
+    rows.into_iter().map(JsonRow::into_row).collect()
+}
+
+/// Rows of complete SIRETs after `after`, about `limit` of them: a page of the summary build's
+/// pass over the table. Empty at the end.
+pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, StoreError> {
+    let mut rows = match db {
+        Db::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret > $1 {ORDER} LIMIT $2"
+            );
+            let mut rows = Vec::with_capacity(limit);
+            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch(pool);
+            while let Some(row) = stream.next().await {
+                rows.push(decode_values!(&row?).into_stored(Uuid::nil())?.row);
+            }
+            rows
+        }
+        Db::Sqlite { read, .. } => {
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "{JSON_ROWS} FROM (SELECT * FROM elections_pv WHERE siret > ?1 {ORDER} LIMIT ?2)"
+                )
+            });
+            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_one(read)
+                .await?;
+            json_rows(&text)?
+        }
+    };
+    match super::complete_sirets(&mut rows, limit, |r| r.siret.as_str()) {
+        Some(only) => pv_inputs_of(db, &[only.as_str()]).await,
+        None => Ok(rows),
+    }
+}
+
+/// Every row of these SIRETs, in the order of [`pv_page`]: what the summary reads.
+pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreError> {
+    let mut sirets = sirets.to_vec();
+    sirets.sort_unstable();
+    sirets.dedup();
+    if sirets.is_empty() {
+        return Ok(Vec::new());
+    }
+    match db {
+        Db::Postgres(pool) => {
+            let sql =
+                format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
+            let mut out = Vec::new();
+            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&sirets)
+                .fetch_all(pool)
+                .await?
+            {
+                out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
+            }
+            Ok(out)
+        }
+        Db::Sqlite { read, .. } => {
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "{JSON_ROWS} FROM elections_pv WHERE siret IN (SELECT value FROM json_each(?1))"
+                )
+            });
+            let keys = serde_json::to_string(&sirets).map_err(|e| corrupt(e.to_string()))?;
+            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(keys)
+                .fetch_one(read)
+                .await?;
+            json_rows(&text)
+        }
+    }
+}
+
+/// Every row in SIRET order (then date, undated last; collège; key), in pages of complete
+/// SIRETs of about `page_rows` rows: the full build's pass. On SQLite, keyset pages read on the
+/// read pool (short statements: no snapshot held for the whole pass, nothing sorted outside
+/// the index). On PostgreSQL, one statement streamed through a transaction, planned as a
+/// sequential scan and a sort (a full pass in index order costs a random heap access per row;
+/// the server's sort spills to disk beyond `work_mem`, so its memory is bounded too).
+pub fn pv_pages(db: &Db, page_rows: usize) -> Pages<PvRow> {
+    let page_rows = page_rows.max(1);
+    match db {
+        Db::Sqlite { .. } => {
+            let db = db.clone();
+            Pages::keyset(
+                move |after| {
+                    let db = db.clone();
+                    async move { pv_page(&db, &after, page_rows).await }
+                },
+                |r: &PvRow| r.siret.as_str(),
+            )
+        }
+        Db::Postgres(pool) => {
+            let pool = pool.clone();
+            Pages::spawn(move |sender| async move {
+                static SQL: LazyLock<String> =
+                    LazyLock::new(|| format!("SELECT {SUMMARY_INPUT} FROM elections_pv {ORDER}"));
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL enable_indexscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("SET LOCAL enable_bitmapscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())).fetch(&mut *tx);
+                let mut page: Vec<PvRow> = Vec::with_capacity(page_rows);
+                while let Some(row) = rows.next().await {
+                    let row = decode_values!(&row?).into_stored(Uuid::nil())?.row;
+                    if page.len() >= page_rows && page.last().is_some_and(|r| r.siret != row.siret)
+                    {
+                        let full = std::mem::replace(&mut page, Vec::with_capacity(page_rows));
+                        if !sender.send(full).await {
+                            return Ok(());
+                        }
+                    }
+                    page.push(row);
+                }
+                if !page.is_empty() {
+                    sender.send(page).await;
+                }
+                Ok(())
+            })
+        }
+    }
+}
