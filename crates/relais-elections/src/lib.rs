@@ -17,31 +17,16 @@ pub mod store;
 pub mod upstream;
 
 use relais_platform::Platform;
-use relais_platform::store::{Migration, MigrationSet};
+use relais_platform::store::MigrationSet;
 use relais_platform::tasks::{EngineBuilder, Enqueue, Task};
 
 /// The app's schema (component `elections`), migrated after the platform's.
 pub const MIGRATIONS: MigrationSet = MigrationSet {
     component: "elections",
     migrations: &[
-        Migration {
-            version: 1,
-            name: "pv_invitations",
-            sqlite: include_str!("../migrations/sqlite/0001_pv_invitations.sql"),
-            postgres: include_str!("../migrations/postgres/0001_pv_invitations.sql"),
-        },
-        Migration {
-            version: 2,
-            name: "summary",
-            sqlite: include_str!("../migrations/sqlite/0002_summary.sql"),
-            postgres: include_str!("../migrations/postgres/0002_summary.sql"),
-        },
-        Migration {
-            version: 3,
-            name: "summary_reads",
-            sqlite: include_str!("../migrations/sqlite/0003_summary_reads.sql"),
-            postgres: include_str!("../migrations/postgres/0003_summary_reads.sql"),
-        },
+        relais_platform::migration!(1, "pv_invitations", "0001_pv_invitations"),
+        relais_platform::migration!(2, "summary", "0002_summary"),
+        relais_platform::migration!(3, "summary_reads", "0003_summary_reads"),
     ],
 };
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CycleTable, PapStatus};
+use crate::domain::{CycleTable, PapStatus, departement_code};
 use crate::store::{Order, Search, SortKey, SummaryFilter};
 
 /// Longest text search.
@@ -97,10 +97,9 @@ pub fn parse_bool(param: &'static str, value: &Option<String>) -> Result<Option<
 /// A département code as stored: `8` → `08`, `2a` → `2A`; metropolitan `01`–`95`, Corsica `2A`
 /// and `2B`, overseas three digits `971`–`989`.
 fn departement(text: &str) -> Option<String> {
-    let t = text.to_ascii_uppercase();
+    let t = departement_code(text);
     let digits = t.bytes().all(|b| b.is_ascii_digit());
     match t.len() {
-        1 if digits && t != "0" => Some(format!("0{t}")),
         2 if t == "2A" || t == "2B" => Some(t),
         2 if digits && ("01".."96").contains(&t.as_str()) && t != "20" => Some(t),
         3 if digits && ("971".."990").contains(&t.as_str()) => Some(t),

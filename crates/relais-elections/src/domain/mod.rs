@@ -13,7 +13,7 @@ mod votes;
 
 pub use cycle::{Cycle, CycleError, CyclePeriod, CycleTable};
 pub use pap::{PapStatus, PapSummary};
-pub use pv::{ByUnion, College, PvKind, PvRow, UNIONS, Union, UnionVotes};
+pub use pv::{ByUnion, College, PvKind, PvRow, UNIONS, Union, UnionVotes, departement_code};
 pub use seats::{
     Allocation, SEATS_BY_HEADCOUNT_R2314_1, UnresolvedTie, allocate, allocate_into, estimate_seats,
     estimate_seats_into, seats_for_headcount,

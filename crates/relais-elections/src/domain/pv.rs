@@ -169,3 +169,13 @@ pub struct PvRow {
     /// Collective agreement label.
     pub idcc_label: Option<String>,
 }
+
+/// A département code as stored: one digit gets its leading zero (`8` → `08`), letters are
+/// upper case (`2a` → `2A`), anything else is kept (`971`).
+pub fn departement_code(text: &str) -> String {
+    if text.len() == 1 && text.bytes().all(|b| b.is_ascii_digit()) {
+        format!("0{text}")
+    } else {
+        text.to_uppercase()
+    }
+}

@@ -12,7 +12,7 @@ use relais_platform::store::{DbTx, StoreError};
 use super::cells;
 use super::file_state::{self, hash_of};
 use super::{FORMATS, MAX_ROWS, MAX_SIZE};
-use crate::domain::{College, Cycle, CycleTable, PvKind, PvRow, UNIONS, Votes};
+use crate::domain::{College, Cycle, CycleTable, PvKind, PvRow, UNIONS, Votes, departement_code};
 
 /// One accepted PV row with its natural key, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,7 +398,7 @@ impl ImportType for PvImport {
                 raison_sociale: cells::text(row, RAISON_SOCIALE),
                 ville: cells::text(row, VILLE),
                 cp: cells::text(row, CP).map(cells::postal_code),
-                departement: cells::text(row, DEPARTEMENT).map(departement),
+                departement: cells::text(row, DEPARTEMENT).map(|d| departement_code(&d)),
                 idcc,
                 idcc_label,
             },
@@ -625,15 +625,6 @@ fn idcc(row: &Row<'_>, issues: &mut Issues) -> (Option<String>, Option<String>) 
         "no IDCC code (up to 4 digits) first: kept as the label",
     );
     (None, label.or(Some(field.into_owned())))
-}
-
-/// A département code: `8` → `08`, `2a` → `2A`, `971` kept.
-fn departement(text: String) -> String {
-    if text.len() == 1 && text.bytes().all(|b| b.is_ascii_digit()) {
-        format!("0{text}")
-    } else {
-        text.to_uppercase()
-    }
 }
 
 /// Accepted oddities of real files, as warnings.

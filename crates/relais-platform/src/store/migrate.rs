@@ -25,6 +25,30 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
+/// A [`Migration`] whose SQL is `migrations/sqlite/FILE.sql` and `migrations/postgres/FILE.sql`
+/// of the calling crate: `migration!(2, "tasks", "0002_tasks")`.
+#[macro_export]
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        $crate::store::Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/",
+                $file,
+                ".sql"
+            )),
+            postgres: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/postgres/",
+                $file,
+                ".sql"
+            )),
+        }
+    };
+}
+
 impl Migration {
     pub(crate) fn sql(&self, backend: Backend) -> &'static str {
         match backend {

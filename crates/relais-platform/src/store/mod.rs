@@ -38,48 +38,13 @@ use uuid::Uuid;
 pub const PLATFORM_MIGRATIONS: MigrationSet = MigrationSet {
     component: "platform",
     migrations: &[
-        Migration {
-            version: 1,
-            name: "meta",
-            sqlite: include_str!("../../migrations/sqlite/0001_meta.sql"),
-            postgres: include_str!("../../migrations/postgres/0001_meta.sql"),
-        },
-        Migration {
-            version: 2,
-            name: "tasks",
-            sqlite: include_str!("../../migrations/sqlite/0002_tasks.sql"),
-            postgres: include_str!("../../migrations/postgres/0002_tasks.sql"),
-        },
-        Migration {
-            version: 3,
-            name: "task_operations",
-            sqlite: include_str!("../../migrations/sqlite/0003_task_operations.sql"),
-            postgres: include_str!("../../migrations/postgres/0003_task_operations.sql"),
-        },
-        Migration {
-            version: 4,
-            name: "tokens",
-            sqlite: include_str!("../../migrations/sqlite/0004_tokens.sql"),
-            postgres: include_str!("../../migrations/postgres/0004_tokens.sql"),
-        },
-        Migration {
-            version: 5,
-            name: "task_indexes",
-            sqlite: include_str!("../../migrations/sqlite/0005_task_indexes.sql"),
-            postgres: include_str!("../../migrations/postgres/0005_task_indexes.sql"),
-        },
-        Migration {
-            version: 6,
-            name: "imports",
-            sqlite: include_str!("../../migrations/sqlite/0006_imports.sql"),
-            postgres: include_str!("../../migrations/postgres/0006_imports.sql"),
-        },
-        Migration {
-            version: 7,
-            name: "audit",
-            sqlite: include_str!("../../migrations/sqlite/0007_audit.sql"),
-            postgres: include_str!("../../migrations/postgres/0007_audit.sql"),
-        },
+        crate::migration!(1, "meta", "0001_meta"),
+        crate::migration!(2, "tasks", "0002_tasks"),
+        crate::migration!(3, "task_operations", "0003_task_operations"),
+        crate::migration!(4, "tokens", "0004_tokens"),
+        crate::migration!(5, "task_indexes", "0005_task_indexes"),
+        crate::migration!(6, "imports", "0006_imports"),
+        crate::migration!(7, "audit", "0007_audit"),
     ],
 };
 
