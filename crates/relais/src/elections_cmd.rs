@@ -4,10 +4,7 @@
 //! already queued or running is followed instead of a new one. Interrupted (Ctrl-C), a build
 //! this process runs goes back to the queue.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use relais_elections::build::{BUILD_QUEUE, BuildRequest, Elections, RequestOutcome};
 use relais_platform::Platform;
 use relais_platform::audit::{AuditRecord, Params};
@@ -15,6 +12,7 @@ use relais_platform::config::Config;
 use relais_platform::tasks::{EngineConfig, TaskRecord, TaskState};
 
 use crate::cli::ElectionsCommand;
+use crate::follow::{Seen, drain, follow};
 
 /// Runs `relais elections …`.
 pub async fn run(config: Config, command: ElectionsCommand) -> anyhow::Result<()> {
@@ -76,43 +74,22 @@ async fn build(platform: &Platform, full: bool) -> anyhow::Result<()> {
         }
     }
     engine.start(&platform.shutdown);
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let task = loop {
-        tokio::select! {
-            _ = &mut interrupted => {
-                bar.abandon_with_message("interrupted");
-                drain(platform).await;
-                anyhow::bail!("interrupted: build {id} goes back to the `{BUILD_QUEUE}` queue if this process was running it");
-            }
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let task = engine.get(id).await?.context("the build task vanished")?;
-        bar.set_position((task.progress.percent * 10.0) as u64);
-        bar.set_message(task.progress.message.clone().unwrap_or_default());
-        if task.state.is_final() {
-            break task;
-        }
-    };
-    bar.finish_with_message(task.progress.message.clone().unwrap_or_default());
+    let task = follow(
+        platform,
+        &format!("interrupted: build {id} goes back to the `{BUILD_QUEUE}` queue if this process was running it"),
+        || async {
+            let task = engine.get(id).await?.context("the build task vanished")?;
+            Ok(Seen {
+                percent: task.progress.percent,
+                message: task.progress.message.clone().unwrap_or_default(),
+                done: task.state.is_final().then_some(task),
+            })
+        },
+    )
+    .await?;
     let error = engine.errors(id).await?.pop().map(|e| e.message);
     drain(platform).await;
     report(&task, kind, error)
-}
-
-async fn drain(platform: &Platform) {
-    platform.shutdown.trigger();
-    platform
-        .shutdown
-        .drain(tokio::time::Instant::now() + Duration::from_secs(10))
-        .await;
 }
 
 fn report(task: &TaskRecord, kind: &str, error: Option<String>) -> anyhow::Result<()> {

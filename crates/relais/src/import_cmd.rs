@@ -4,11 +4,8 @@
 //! a progress bar follows the record. Interrupted (Ctrl-C), the import goes back to the queue
 //! and resumes after its last committed batch wherever it is picked up next.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use bytes::Bytes;
-use indicatif::{ProgressBar, ProgressStyle};
 use relais_platform::Platform;
 use relais_platform::audit::{AuditRecord, Params};
 use relais_platform::config::Config;
@@ -17,6 +14,7 @@ use relais_platform::tasks::EngineConfig;
 use tokio::io::AsyncReadExt;
 
 use crate::cli::ImportArgs;
+use crate::follow::{Seen, drain, follow};
 
 /// Runs `relais import`.
 pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
@@ -99,42 +97,24 @@ async fn run(platform: &Platform, args: ImportArgs) -> anyhow::Result<()> {
     }
     eprintln!("import {id}: stored, processing");
     engine.start(&platform.shutdown);
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    let record = loop {
-        tokio::select! {
-            _ = &mut interrupted => {
-                bar.abandon_with_message("interrupted");
-                platform.shutdown.trigger();
-                platform.shutdown.drain(tokio::time::Instant::now() + Duration::from_secs(10)).await;
-                anyhow::bail!("interrupted: import {id} goes back to the `imports` queue and resumes after its last committed batch");
-            }
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-        let record = imports.get(id).await?.context("the import vanished")?;
-        let percent = match record.task_id {
-            Some(task) => engine.get(task).await?.map_or(0.0, |t| t.progress.percent),
-            None => 0.0,
-        };
-        bar.set_position((percent * 10.0) as u64);
-        bar.set_message(summary(&record));
-        if record.status.is_final() {
-            break record;
-        }
-    };
-    bar.finish_with_message(summary(&record));
-    platform.shutdown.trigger();
-    platform
-        .shutdown
-        .drain(tokio::time::Instant::now() + Duration::from_secs(10))
-        .await;
+    let record = follow(
+        platform,
+        &format!("interrupted: import {id} goes back to the `imports` queue and resumes after its last committed batch"),
+        || async {
+            let record = imports.get(id).await?.context("the import vanished")?;
+            let percent = match record.task_id {
+                Some(task) => engine.get(task).await?.map_or(0.0, |t| t.progress.percent),
+                None => 0.0,
+            };
+            Ok(Seen {
+                percent,
+                message: summary(&record),
+                done: record.status.is_final().then_some(record),
+            })
+        },
+    )
+    .await?;
+    drain(platform).await;
     println!("import {id}: {} — {}", record.status, summary(&record));
     if record.counts.rejected + record.counts.warnings > 0 {
         println!("row errors and warnings: GET /api/imports/{id}/errors.csv");

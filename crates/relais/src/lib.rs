@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod elections_cmd;
+mod follow;
 pub mod import_cmd;
 pub mod logging;
 
