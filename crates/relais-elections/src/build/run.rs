@@ -289,13 +289,17 @@ async fn recompute(
 ) -> Result<Step, TaskError> {
     let db = store.db();
     let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
-    let rows = store::pv_inputs_of(db, &keys).await.map_err(retry)?;
+    // A marked key that is not a SIRET has no stored summary (it fails below if it has rows).
+    let parsed: Vec<Siret> = keys.iter().filter_map(|k| Siret::parse(k).ok()).collect();
+    // The three reads run at once, on connections of the read pool.
+    let (rows, invitations, stored) = tokio::try_join!(
+        store::pv_inputs_of(db, &keys),
+        store::invitation_inputs_of(db, &keys),
+        store::summaries_of(db, &parsed),
+    )
+    .map_err(retry)?;
     let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) =
-        store::invitation_inputs_of(db, &keys)
-            .await
-            .map_err(retry)?
-            .into_iter()
-            .unzip();
+        invitations.into_iter().unzip();
     let mut summaries = Vec::with_capacity(keys.len());
     let mut gone = Vec::new();
     let (mut r, mut i) = (0, 0);
@@ -325,8 +329,6 @@ async fn recompute(
         ));
     }
     // Only what changed is written: a changed PV row usually changes one cycle row.
-    let parsed: Vec<Siret> = summaries.iter().map(|s| s.siret).collect();
-    let stored = store::summaries_of(db, &parsed).await.map_err(retry)?;
     let mut changes = store::SummaryChanges::default();
     let mut old = stored.iter().peekable();
     for new in &summaries {

@@ -110,8 +110,11 @@ pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, S
         }
         Db::Sqlite { read, .. } => {
             static SQL: LazyLock<String> = LazyLock::new(|| {
+                // The inner query walks the primary key (rows stored by SIRET); the aggregate
+                // orders the page.
                 format!(
-                    "{JSON_ROWS} FROM (SELECT * FROM elections_pv WHERE siret > ?1 {ORDER} LIMIT ?2)"
+                    "{JSON_ROWS} FROM (SELECT * FROM elections_pv WHERE siret > ?1 \
+                     ORDER BY siret, row_key LIMIT ?2)"
                 )
             });
             let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
@@ -168,8 +171,8 @@ pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreE
 
 /// Every row in SIRET order (then date, undated last; collège; key), in pages of complete
 /// SIRETs of about `page_rows` rows: the full build's pass. On SQLite, keyset pages read on the
-/// read pool (short statements: no snapshot held for the whole pass, nothing sorted outside
-/// the index). On PostgreSQL, one statement streamed through a transaction, planned as a
+/// read pool (short statements: no snapshot held for the whole pass), each a range of the
+/// primary key, which stores rows by SIRET (only a page is sorted). On PostgreSQL, one statement streamed through a transaction, planned as a
 /// sequential scan and a sort (a full pass in index order costs a random heap access per row;
 /// the server's sort spills to disk beyond `work_mem`, so its memory is bounded too).
 pub fn pv_pages(db: &Db, page_rows: usize) -> Pages<PvRow> {
