@@ -298,8 +298,7 @@ async fn recompute(
         store::summaries_of(db, &parsed),
     )
     .map_err(retry)?;
-    let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) =
-        invitations.into_iter().unzip();
+    let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) = invitations.into_iter().unzip();
     let mut summaries = Vec::with_capacity(keys.len());
     let mut gone = Vec::new();
     let (mut r, mut i) = (0, 0);
