@@ -60,10 +60,10 @@ async fn progress(ctx: &TaskContext, what: &str, done: u64, total: Option<u64>) 
     .await;
 }
 
-/// The full build: every SIRET with PV rows or invitations summarised again, summaries of other
-/// SIRETs deleted, then the marks taken before it started removed. Crash-safe: summaries carry
-/// the build's generation and only a completed build deletes older ones, so a build run again
-/// gives the same tables.
+/// The full build: every SIRET with PV rows or invitations summarised again into fresh tables,
+/// swapped in at the end with the marks taken before it started removed (so summaries of other
+/// SIRETs go). Crash-safe: until the swap commits, readers and later builds see the previous
+/// tables, and the next full build drops what a stopped one left.
 pub(super) async fn full(
     ctx: &TaskContext,
     store: &Arc<dyn Store>,
@@ -76,6 +76,7 @@ pub(super) async fn full(
     let upto = store::dirty_clock(&db).await.map_err(retry)?;
     let mut tx = store.begin().await.map_err(retry)?;
     let generation = store::next_generation(&mut tx).await.map_err(retry)?;
+    store::begin_rebuild(&mut tx).await.map_err(retry)?;
     tx.commit().await.map_err(retry)?;
     let mut total: Option<u64> = None;
     let mut counting = Some(tokio::spawn({
@@ -110,6 +111,12 @@ pub(super) async fn full(
         if ctx.is_cancelled() {
             drop(batches);
             let _ = writer.await;
+            // The fresh tables go now (otherwise with the next full build's start).
+            if let Ok(mut tx) = store.begin().await
+                && store::drop_rebuild(&mut tx).await.is_ok()
+            {
+                let _ = tx.commit().await;
+            }
             return Err(TaskError::Cancelled);
         }
         report.summarised += batch.len() as u64;
@@ -137,9 +144,7 @@ pub(super) async fn full(
         handle.abort();
     }
     let mut tx = store.begin().await.map_err(retry)?;
-    report.deleted = store::delete_summaries_before(&mut tx, generation)
-        .await
-        .map_err(retry)?;
+    report.deleted = store::swap_rebuild(&mut tx).await.map_err(retry)?;
     report.cleared = store::clear_dirty_upto(&mut tx, upto)
         .await
         .map_err(retry)?;
@@ -364,7 +369,7 @@ async fn write_loop(
 ) -> Result<(), StoreError> {
     while let Some(batch) = batches.recv().await {
         let mut tx = store.begin().await?;
-        store::write_summaries(&mut tx, &batch, generation).await?;
+        store::write_next_summaries(&mut tx, &batch, generation).await?;
         tx.commit().await?;
     }
     Ok(())

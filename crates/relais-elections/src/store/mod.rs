@@ -13,6 +13,7 @@ mod pages;
 mod pv;
 mod pv_inputs;
 mod read;
+mod rebuild;
 mod summary;
 mod summary_read;
 
@@ -33,12 +34,13 @@ pub use read::{
     SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
     each_summary_fact, summary_filter_count, summary_page,
 };
+pub(crate) use rebuild::{begin_rebuild, drop_rebuild, swap_rebuild};
 pub use summary::{
     StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summary_count,
     summary_state, write_summaries,
 };
 pub(crate) use summary::{
-    SummaryChanges, delete_summaries_before, next_generation, record_build, write_changes,
+    SummaryChanges, next_generation, record_build, write_changes, write_next_summaries,
 };
 pub use summary_read::{summaries_after, summaries_of, summary_of};
 

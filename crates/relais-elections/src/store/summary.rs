@@ -37,8 +37,32 @@ static SUMMARY_UPDATE: LazyLock<String> = LazyLock::new(|| {
         .join(", ")
 });
 
+/// Which copy of the summary tables a write goes to: the live tables, or a full build's fresh
+/// copy (see `rebuild.rs`), filled without conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tables {
+    Live,
+    Next,
+}
+
+impl Tables {
+    pub(crate) fn summary(self) -> &'static str {
+        match self {
+            Tables::Live => "elections_summary",
+            Tables::Next => "elections_summary_next",
+        }
+    }
+
+    pub(crate) fn cycles(self) -> &'static str {
+        match self {
+            Tables::Live => "elections_summary_cycles",
+            Tables::Next => "elections_summary_cycles_next",
+        }
+    }
+}
+
 /// PostgreSQL: a batch of summaries as arrays, one per column (generation and time shared).
-static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| {
+fn pg_summary_insert(tables: Tables) -> String {
     let types = [
         "text", "text", "text", "text", "text", "text", "text", "text", "date", "date", "date",
         "bool", "text", "text", "text", "date", "date", "int4", "date",
@@ -48,19 +72,25 @@ static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| {
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
+    let conflict = match tables {
+        Tables::Live => format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE),
+        Tables::Next => String::new(),
+    };
     format!(
-        "INSERT INTO elections_summary ({SUMMARY_COLUMNS})
-         SELECT u.*, ${}, ${} FROM UNNEST({}) AS u
-         ON CONFLICT (siret) DO UPDATE SET {}",
+        "INSERT INTO {} ({SUMMARY_COLUMNS})
+         SELECT u.*, ${}, ${} FROM UNNEST({}) AS u {conflict}",
+        tables.summary(),
         types.len() + 1,
         types.len() + 2,
         arrays.join(", "),
-        *SUMMARY_UPDATE
     )
-});
+}
+
+static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| pg_summary_insert(Tables::Live));
+static PG_SUMMARY_NEXT: LazyLock<String> = LazyLock::new(|| pg_summary_insert(Tables::Next));
 
 /// PostgreSQL: a batch of cycle rows as arrays.
-static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
+fn pg_cycle_insert(tables: Tables) -> String {
     let mut types = vec![
         "text", "text", "date", "bool", "int4", "int4", "int8", "int8", "int4",
     ];
@@ -75,10 +105,14 @@ static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
     format!(
-        "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) SELECT * FROM UNNEST({})",
+        "INSERT INTO {} ({CYCLE_COLUMNS}) SELECT * FROM UNNEST({})",
+        tables.cycles(),
         arrays.join(", ")
     )
-});
+}
+
+static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| pg_cycle_insert(Tables::Live));
+static PG_CYCLE_NEXT: LazyLock<String> = LazyLock::new(|| pg_cycle_insert(Tables::Next));
 
 /// `ON CONFLICT` of cycle rows written over stored ones.
 static CYCLE_CONFLICT: LazyLock<String> = LazyLock::new(|| {
@@ -246,12 +280,31 @@ pub async fn write_summaries(
     let sirets: Vec<&str> = batch.iter().map(|s| s.siret.as_str()).collect();
     delete_cycles(tx, &sirets).await?;
     let rows: Vec<&StoredSummary> = batch.iter().collect();
-    upsert_summary_rows(tx, &rows, generation).await?;
+    upsert_summary_rows(tx, &rows, generation, Tables::Live).await?;
     let cycles: Vec<(&str, &StoredCycle)> = batch
         .iter()
         .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
         .collect();
-    insert_cycle_rows(tx, &cycles, false).await
+    insert_cycle_rows(tx, &cycles, false, Tables::Live).await
+}
+
+/// Inserts summaries (new SIRETs, in SIRET order) into a full build's fresh tables, in the
+/// caller's transaction.
+pub(crate) async fn write_next_summaries(
+    tx: &mut DbTx,
+    batch: &[StoredSummary],
+    generation: i64,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&StoredSummary> = batch.iter().collect();
+    upsert_summary_rows(tx, &rows, generation, Tables::Next).await?;
+    let cycles: Vec<(&str, &StoredCycle)> = batch
+        .iter()
+        .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
+        .collect();
+    insert_cycle_rows(tx, &cycles, false, Tables::Next).await
 }
 
 /// What changed in some summaries, against the stored ones.
@@ -308,15 +361,16 @@ pub(crate) async fn write_changes(
     if !changes.cycles_gone.is_empty() {
         delete_cycle_rows(tx, &changes.cycles_gone).await?;
     }
-    upsert_summary_rows(tx, &changes.rows, generation).await?;
-    insert_cycle_rows(tx, &changes.cycles, true).await
+    upsert_summary_rows(tx, &changes.rows, generation, Tables::Live).await?;
+    insert_cycle_rows(tx, &changes.cycles, true, Tables::Live).await
 }
 
-/// Inserts or overwrites summary rows (their cycle rows apart).
+/// Inserts or overwrites summary rows (their cycle rows apart); into the fresh tables, inserts.
 async fn upsert_summary_rows(
     tx: &mut DbTx,
     batch: &[&StoredSummary],
     generation: i64,
+    tables: Tables,
 ) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
@@ -329,7 +383,11 @@ async fn upsert_summary_rows(
             let date = |f: fn(&StoredSummary) -> Option<NaiveDate>| -> Vec<Option<NaiveDate>> {
                 batch.iter().map(|s| f(s)).collect()
             };
-            sqlx::query(PG_SUMMARY_UPSERT.as_str())
+            let sql = match tables {
+                Tables::Live => PG_SUMMARY_UPSERT.as_str(),
+                Tables::Next => PG_SUMMARY_NEXT.as_str(),
+            };
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(batch.iter().map(|s| s.siret.as_str()).collect::<Vec<_>>())
                 .bind(text(|s| s.raison_sociale.as_deref()))
                 .bind(text(|s| s.ville.as_deref()))
@@ -361,11 +419,16 @@ async fn upsert_summary_rows(
         }
         DbTx::Sqlite(t) => {
             for chunk in chunks(batch) {
+                let conflict = match tables {
+                    Tables::Live => {
+                        format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE)
+                    }
+                    Tables::Next => String::new(),
+                };
                 let sql = format!(
-                    "INSERT INTO elections_summary ({SUMMARY_COLUMNS}) VALUES {}
-                     ON CONFLICT (siret) DO UPDATE SET {}",
+                    "INSERT INTO {} ({SUMMARY_COLUMNS}) VALUES {} {conflict}",
+                    tables.summary(),
                     tuples(chunk.len(), SUMMARY_WIDTH),
-                    *SUMMARY_UPDATE
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for s in chunk {
@@ -405,17 +468,19 @@ async fn insert_cycle_rows(
     tx: &mut DbTx,
     cycles: &[(&str, &StoredCycle)],
     upsert: bool,
+    tables: Tables,
 ) -> Result<(), StoreError> {
     if cycles.is_empty() {
         return Ok(());
     }
     let conflict = if upsert { CYCLE_CONFLICT.as_str() } else { "" };
     match tx {
-        DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict).await?,
+        DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict, tables).await?,
         DbTx::Sqlite(t) => {
             for chunk in chunks(cycles) {
                 let sql = format!(
-                    "INSERT INTO elections_summary_cycles ({CYCLE_COLUMNS}) VALUES {} {conflict}",
+                    "INSERT INTO {} ({CYCLE_COLUMNS}) VALUES {} {conflict}",
+                    tables.cycles(),
                     tuples(chunk.len(), CYCLE_WIDTH)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -458,6 +523,7 @@ async fn pg_insert_cycles(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     cycles: &[(&str, &StoredCycle)],
     conflict: &str,
+    tables: Tables,
 ) -> Result<(), StoreError> {
     let ints = |f: fn(&ElectionSummary) -> u32| -> Vec<i32> {
         cycles.iter().map(|(_, c)| count(f(&c.election))).collect()
@@ -465,7 +531,11 @@ async fn pg_insert_cycles(
     let flags = |f: fn(&ElectionSummary) -> bool| -> Vec<bool> {
         cycles.iter().map(|(_, c)| f(&c.election)).collect()
     };
-    let sql = format!("{} {conflict}", *PG_CYCLE_INSERT);
+    let insert = match tables {
+        Tables::Live => PG_CYCLE_INSERT.as_str(),
+        Tables::Next => PG_CYCLE_NEXT.as_str(),
+    };
+    let sql = format!("{insert} {conflict}");
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(cycles.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .bind(
@@ -609,28 +679,6 @@ pub async fn delete_summaries(tx: &mut DbTx, sirets: &[&str]) -> Result<u64, Sto
         }
     }
     Ok(deleted)
-}
-
-/// Deletes the summaries a full build of `generation` did not write (their SIRETs had neither
-/// PV rows nor invitations when it passed); returns how many.
-pub(crate) async fn delete_summaries_before(
-    tx: &mut DbTx,
-    generation: i64,
-) -> Result<u64, StoreError> {
-    Ok(on_tx!(tx, |conn| {
-        sqlx::query(
-            "DELETE FROM elections_summary_cycles WHERE siret IN
-             (SELECT siret FROM elections_summary WHERE generation < $1)",
-        )
-        .bind(generation)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query("DELETE FROM elections_summary WHERE generation < $1")
-            .bind(generation)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    }))
 }
 
 /// Starts a full build: the next generation.
