@@ -174,78 +174,39 @@ pub(super) async fn incremental(
     settings: &BuildSettings,
 ) -> Result<Value, TaskError> {
     let db = store.db().clone();
-    let today = ctx.now().date_naive();
-    let built_at = ctx.now();
     let generation = store::summary_state(&db).await.map_err(retry)?.generation;
-    let mut summariser = Summariser::new(settings.cycles.clone(), settings.summary);
-    let mut report = Report {
+    let mut job = Incremental {
+        ctx,
+        store,
+        settings,
+        summariser: Summariser::new(settings.cycles.clone(), settings.summary),
+        today: ctx.now().date_naive(),
+        built_at: ctx.now(),
         generation,
-        ..Report::default()
+        report: Report {
+            generation,
+            ..Report::default()
+        },
+        done: 0,
     };
-    let mut done = 0u64;
+    let today = job.today;
     loop {
-        report.rounds += 1;
+        job.report.rounds += 1;
         let upto = store::dirty_clock(&db).await.map_err(retry)?;
-        let mut total = done + store::dirty_count(&db, Some(upto)).await.map_err(retry)?;
-        if report.rounds == 1 {
+        let mut total = job.done + store::dirty_count(&db, Some(upto)).await.map_err(retry)?;
+        if job.report.rounds == 1 {
             total += store::stale_count(&db, today).await.map_err(retry)?;
         }
-        let mut after = String::new();
-        loop {
-            let sirets = store::dirty_page(&db, upto, &after, settings.batch)
-                .await
-                .map_err(retry)?;
-            let Some(last) = sirets.last() else { break };
-            after = last.clone();
-            pass(ctx, settings).await?;
-            let step = recompute(
-                store,
-                &mut summariser,
-                &sirets,
-                Some(upto),
-                today,
-                built_at,
-                generation,
-            )
-            .await?;
-            report.summarised += step.summarised;
-            report.deleted += step.deleted;
-            report.cleared += sirets.len() as u64;
-            done += sirets.len() as u64;
-            progress(ctx, "incremental build", done, Some(total)).await;
-        }
-        if report.rounds == 1 {
-            // Summaries whose PAP figures changed with the date (cycle change, waiting period).
-            let mut after = String::new();
-            loop {
-                let sirets = store::stale_page(&db, today, &after, settings.batch)
-                    .await
-                    .map_err(retry)?;
-                let Some(last) = sirets.last() else { break };
-                after = last.clone();
-                pass(ctx, settings).await?;
-                let step = recompute(
-                    store,
-                    &mut summariser,
-                    &sirets,
-                    None,
-                    today,
-                    built_at,
-                    generation,
-                )
-                .await?;
-                report.summarised += step.summarised;
-                report.deleted += step.deleted;
-                report.stale += sirets.len() as u64;
-                done += sirets.len() as u64;
-                progress(ctx, "incremental build", done, Some(total)).await;
-            }
+        job.report.cleared += job.pages(Due::Marked { upto }, total).await?;
+        if job.report.rounds == 1 {
+            job.report.stale += job.pages(Due::Stale, total).await?;
         }
         let waiting = store::dirty_count(&db, None).await.map_err(retry)?;
-        if waiting == 0 || report.rounds >= MAX_ROUNDS {
+        if waiting == 0 || job.report.rounds >= MAX_ROUNDS {
             break;
         }
     }
+    let Incremental { report, done, .. } = job;
     let mut tx = store.begin().await.map_err(retry)?;
     store::record_build(&mut tx, ctx.now(), false)
         .await
@@ -261,6 +222,71 @@ pub(super) async fn incremental(
     )
     .await;
     Ok(json!(report))
+}
+
+/// What the batches of an incremental build share.
+struct Incremental<'a> {
+    ctx: &'a TaskContext,
+    store: &'a Arc<dyn Store>,
+    settings: &'a BuildSettings,
+    summariser: Summariser,
+    today: NaiveDate,
+    built_at: DateTime<Utc>,
+    generation: i64,
+    report: Report,
+    /// SIRETs taken so far (progress).
+    done: u64,
+}
+
+/// The SIRETs an incremental build computes again.
+#[derive(Clone, Copy)]
+enum Due {
+    /// Those marked, with marks valued at most `upto` (removed with their batch).
+    Marked { upto: i64 },
+    /// Those whose PAP figures changed with the date (cycle change, waiting period).
+    Stale,
+}
+
+impl Incremental<'_> {
+    /// Computes again the SIRETs that are `due`, in keyset pages of a batch; returns how many
+    /// it took.
+    async fn pages(&mut self, due: Due, total: u64) -> Result<u64, TaskError> {
+        let db = self.store.db();
+        let batch = self.settings.batch;
+        let clear = match due {
+            Due::Marked { upto } => Some(upto),
+            Due::Stale => None,
+        };
+        let mut after = String::new();
+        let mut taken = 0;
+        loop {
+            let sirets = match due {
+                Due::Marked { upto } => store::dirty_page(db, upto, &after, batch).await,
+                Due::Stale => store::stale_page(db, self.today, &after, batch).await,
+            }
+            .map_err(retry)?;
+            let Some(last) = sirets.last() else {
+                return Ok(taken);
+            };
+            after = last.clone();
+            pass(self.ctx, self.settings).await?;
+            let step = recompute(
+                self.store,
+                &mut self.summariser,
+                &sirets,
+                clear,
+                self.today,
+                self.built_at,
+                self.generation,
+            )
+            .await?;
+            self.report.summarised += step.summarised;
+            self.report.deleted += step.deleted;
+            taken += sirets.len() as u64;
+            self.done += sirets.len() as u64;
+            progress(self.ctx, "incremental build", self.done, Some(total)).await;
+        }
+    }
 }
 
 /// Between batches: the test gate, then the cancel check.

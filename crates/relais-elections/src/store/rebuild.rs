@@ -8,23 +8,16 @@
 use relais_platform::store::{DbTx, StoreError};
 use sqlx::Row as _;
 
-use super::corrupt;
 use super::summary::Tables;
+use super::{corrupt, on_tx};
 
-/// Executes one statement of this module (DDL and the counts) on either backend.
+/// Executes one statement of this module (DDL) on either backend.
 async fn execute(tx: &mut DbTx, sql: &str) -> Result<(), StoreError> {
-    match tx {
-        DbTx::Postgres(t) => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(&mut **t)
-                .await?;
-        }
-        DbTx::Sqlite(t) => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(&mut **t)
-                .await?;
-        }
-    }
+    on_tx!(tx, |conn| {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *conn)
+            .await?;
+    });
     Ok(())
 }
 
@@ -125,18 +118,9 @@ pub(crate) async fn swap_rebuild(tx: &mut DbTx) -> Result<u64, StoreError> {
     let gone_sql = format!(
         "SELECT COUNT(*) FROM {live} l WHERE NOT EXISTS (SELECT 1 FROM {next} n WHERE n.siret = l.siret)"
     );
-    let gone: i64 = match tx {
-        DbTx::Postgres(t) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(gone_sql))
-                .fetch_one(&mut **t)
-                .await?
-        }
-        DbTx::Sqlite(t) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(gone_sql))
-                .fetch_one(&mut **t)
-                .await?
-        }
-    };
+    let gone: i64 = on_tx!(tx, |conn| sqlx::query_scalar(sqlx::AssertSqlSafe(gone_sql))
+        .fetch_one(&mut *conn)
+        .await?);
     for (live, next) in pairs() {
         let indexes = index_definitions(tx, live).await?;
         execute(tx, &format!("DROP TABLE {live}")).await?;
