@@ -279,13 +279,7 @@ pub async fn write_summaries(
     }
     let sirets: Vec<&str> = batch.iter().map(|s| s.siret.as_str()).collect();
     delete_cycles(tx, &sirets).await?;
-    let rows: Vec<&StoredSummary> = batch.iter().collect();
-    upsert_summary_rows(tx, &rows, generation, Tables::Live).await?;
-    let cycles: Vec<(&str, &StoredCycle)> = batch
-        .iter()
-        .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
-        .collect();
-    insert_cycle_rows(tx, &cycles, false, Tables::Live).await
+    write_batch(tx, batch, generation, Tables::Live).await
 }
 
 /// Inserts summaries (new SIRETs, in SIRET order) into a full build's fresh tables, in the
@@ -295,16 +289,23 @@ pub(crate) async fn write_next_summaries(
     batch: &[StoredSummary],
     generation: i64,
 ) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
+    write_batch(tx, batch, generation, Tables::Next).await
+}
+
+/// A batch's summary rows (upserted on the live tables) and cycle rows (inserted).
+async fn write_batch(
+    tx: &mut DbTx,
+    batch: &[StoredSummary],
+    generation: i64,
+    tables: Tables,
+) -> Result<(), StoreError> {
     let rows: Vec<&StoredSummary> = batch.iter().collect();
-    upsert_summary_rows(tx, &rows, generation, Tables::Next).await?;
+    upsert_summary_rows(tx, &rows, generation, tables).await?;
     let cycles: Vec<(&str, &StoredCycle)> = batch
         .iter()
         .flat_map(|s| s.cycles.iter().map(move |c| (s.siret.as_str(), c)))
         .collect();
-    insert_cycle_rows(tx, &cycles, false, Tables::Next).await
+    insert_cycle_rows(tx, &cycles, false, tables).await
 }
 
 /// What changed in some summaries, against the stored ones.
