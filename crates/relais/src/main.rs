@@ -8,6 +8,9 @@ use relais::cli::{Cli, Command, ConfigCommand};
 
 /// mimalloc: the engine's hot paths (sqlx rows, task records, events) allocate many small
 /// objects across threads; glibc's allocator spent a fifth of the SQLite drain in malloc/free.
+/// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its arenas, and
+/// on kernels that grant them on request each touched region costs 2 MiB of resident memory
+/// (a 126k-row summary build peaked at 211 MiB, against 147 MiB without).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -152,6 +152,7 @@ pub(super) async fn full(
         .await
         .map_err(retry)?;
     tx.commit().await.map_err(retry)?;
+    store::analyze_swapped(&db).await.map_err(retry)?;
     ctx.progress_with(
         100.0,
         Some(format!(
@@ -194,11 +195,13 @@ pub(super) async fn incremental(
         job.report.rounds += 1;
         let upto = store::dirty_clock(&db).await.map_err(retry)?;
         let mut total = job.done + store::dirty_count(&db, Some(upto)).await.map_err(retry)?;
-        if job.report.rounds == 1 {
-            total += store::stale_count(&db, today).await.map_err(retry)?;
-        }
+        let stale = match job.report.rounds {
+            1 => store::stale_count(&db, today).await.map_err(retry)?,
+            _ => 0,
+        };
+        total += stale;
         job.report.cleared += job.pages(Due::Marked { upto }, total).await?;
-        if job.report.rounds == 1 {
+        if stale > 0 {
             job.report.stale += job.pages(Due::Stale, total).await?;
         }
         let waiting = store::dirty_count(&db, None).await.map_err(retry)?;
@@ -322,13 +325,24 @@ async fn recompute(
     let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
     // A marked key that is not a SIRET has no stored summary (it fails below if it has rows).
     let parsed: Vec<Siret> = keys.iter().filter_map(|k| Siret::parse(k).ok()).collect();
-    // The three reads run at once, on connections of the read pool.
-    let (rows, invitations, stored) = tokio::try_join!(
-        store::pv_inputs_of(db, &keys),
+    // The three reads run at once, on connections of the read pool (the PV rows' on a task of
+    // their own: on SQLite a read runs on the thread that polls it).
+    let row_read = tokio::spawn({
+        let (db, sirets) = (db.clone(), sirets.to_vec());
+        async move {
+            let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
+            store::pv_inputs_of(&db, &keys).await
+        }
+    });
+    let (invitations, stored) = tokio::try_join!(
         store::invitation_inputs_of(db, &keys),
         store::summaries_of(db, &parsed),
     )
     .map_err(retry)?;
+    let rows = row_read
+        .await
+        .map_err(|e| TaskError::retry(format!("the read of PV rows stopped: {e}")))?
+        .map_err(retry)?;
     let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) = invitations.into_iter().unzip();
     let mut summaries = Vec::with_capacity(keys.len());
     let mut gone = Vec::new();

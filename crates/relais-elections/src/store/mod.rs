@@ -34,7 +34,7 @@ pub use read::{
     SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
     each_summary_fact, summary_filter_count, summary_page,
 };
-pub(crate) use rebuild::{begin_rebuild, drop_rebuild, swap_rebuild};
+pub(crate) use rebuild::{analyze_swapped, begin_rebuild, drop_rebuild, swap_rebuild};
 pub use summary::{
     StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summary_count,
     summary_state, write_summaries,
@@ -44,7 +44,7 @@ pub(crate) use summary::{
 };
 pub use summary_read::{summaries_after, summaries_of, summary_of};
 
-use relais_platform::store::StoreError;
+use relais_platform::store::{StoreError, with_sqlite_handle};
 
 /// Runs `$body` with `$conn` the transaction's connection on either backend.
 macro_rules! on_tx {
@@ -120,6 +120,35 @@ fn tuples(rows: usize, width: usize) -> String {
         s.push_str(&one);
     }
     s
+}
+
+/// Runs `f` on a connection of the SQLite read pool, through rusqlite (see
+/// [`with_sqlite_handle`]): bulk reads step rows and read their values in place, where the
+/// driver would decode each value apart.
+async fn on_sqlite_reader<R>(
+    read: &sqlx::SqlitePool,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut conn = read.acquire().await?;
+    with_sqlite_handle(&mut conn, f).await
+}
+
+/// A rusqlite row read through the `try_get` of the driver's rows, so that one decoding macro
+/// serves both.
+struct RawRow<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl RawRow<'_, '_> {
+    fn try_get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(
+        &self,
+        index: I,
+    ) -> Result<T, rusqlite::Error> {
+        self.0.get(index)
+    }
+}
+
+/// The JSON text of a batch (SQLite).
+fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
 }
 
 /// A stored value that no import could have written.

@@ -1,9 +1,10 @@
 //! What the summary build reads of the PV rows: pages of complete SIRETs in SIRET order (then
 //! date, undated last; collège; key), and the rows of given SIRETs, in the same order.
 //!
-//! On SQLite a page (or a set of SIRETs) comes back as one JSON array built by the database
-//! (`json_group_array`), decoded here: the driver's cost is per row and per value, and a page
-//! is thousands of rows of some thirty values. On PostgreSQL rows are decoded as they stream.
+//! On SQLite a page (or a set of SIRETs) is read through rusqlite on a reader's handle, in the
+//! primary key's order (rows stored by SIRET), and sorted here: the driver's cost is per row and
+//! per value, and a page is thousands of rows of some thirty values. On PostgreSQL rows are
+//! decoded as they stream, sorted by the server.
 
 use std::sync::LazyLock;
 
@@ -13,7 +14,7 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::pv::{ORDER, Values, decode_values};
-use super::{Pages, corrupt};
+use super::{Pages, RawRow, corrupt, on_sqlite_reader};
 use crate::domain::PvRow;
 
 /// What the summary reads, shaped like the stored columns (no key, région or source file; the
@@ -24,70 +25,43 @@ const SUMMARY_INPUT: &str = "'' AS no_key, pv_number, siret, kind, election_date
     seats_solidaires, seats_autre, raison_sociale, ville, cp, departement, \
     CAST(NULL AS TEXT) AS no_region, idcc, idcc_label, CAST(NULL AS TEXT) AS no_source";
 
-/// SQLite: the rows of the inner query as one JSON array of [`JsonRow`]s, in [`ORDER`].
-const JSON_ROWS: &str = "SELECT json_group_array(json_array(pv_number, siret, kind, \
-    election_date, cycle, college, inscrits, votants, sve, \
-    json_array(cgt, cfdt, fo, cftc, cgc, unsa, solidaires, autre), seats_to_fill, \
-    json_array(seats_cgt, seats_cfdt, seats_fo, seats_cftc, seats_cgc, seats_unsa, \
-    seats_solidaires, seats_autre), \
-    json_array(raison_sociale, ville, cp, departement, idcc, idcc_label)) \
-    ORDER BY siret, election_date NULLS LAST, college, row_key)";
+/// What the summary reads on SQLite: [`SUMMARY_INPUT`] with the row key, for the sort here.
+static SQLITE_INPUT: LazyLock<String> =
+    LazyLock::new(|| SUMMARY_INPUT.replacen("'' AS no_key", "row_key", 1));
 
-/// One row of [`JSON_ROWS`].
-#[derive(serde::Deserialize)]
-struct JsonRow(
-    Option<String>,
-    String,
-    String,
-    Option<chrono::NaiveDate>,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    i64,
-    [i64; 8],
-    Option<i32>,
-    [Option<i32>; 8],
-    [Option<String>; 6],
-);
-
-impl JsonRow {
-    fn into_row(self) -> Result<PvRow, StoreError> {
-        let [raison_sociale, ville, cp, departement, idcc, idcc_label] = self.12;
-        let values = Values {
-            key: String::new(),
-            pv_number: self.0,
-            siret: self.1,
-            kind: self.2,
-            date: self.3,
-            cycle: self.4,
-            college: self.5,
-            inscrits: self.6,
-            votants: self.7,
-            sve: self.8,
-            votes: self.9,
-            seats_to_fill: self.10,
-            seats: self.11,
-            identity: [
-                raison_sociale,
-                ville,
-                cp,
-                departement,
-                None,
-                idcc,
-                idcc_label,
-                None,
-            ],
-        };
-        Ok(values.into_stored(Uuid::nil())?.row)
+/// Reads PV rows through rusqlite and sorts them in [`ORDER`] (SQLite's: text by bytes, as
+/// Rust compares strings).
+fn sqlite_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PvRow>, StoreError> {
+    let mut statement = conn.prepare(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut values = Vec::new();
+    while let Some(row) = rows.next()? {
+        values.push(decode_values!(RawRow(row)));
     }
-}
-
-/// Decodes the JSON array of a SQLite aggregate.
-fn json_rows(text: &str) -> Result<Vec<PvRow>, StoreError> {
-    let rows: Vec<JsonRow> =
-        serde_json::from_str(text).map_err(|e| corrupt(format!("PV rows read as JSON: {e}")))?;
-    rows.into_iter().map(JsonRow::into_row).collect()
+    values.sort_unstable_by(|a, b| {
+        (
+            a.siret.as_str(),
+            a.date.is_none(),
+            a.date,
+            a.college.as_str(),
+            a.key.as_str(),
+        )
+            .cmp(&(
+                b.siret.as_str(),
+                b.date.is_none(),
+                b.date,
+                b.college.as_str(),
+                b.key.as_str(),
+            ))
+    });
+    values
+        .into_iter()
+        .map(|v| Ok(v.into_stored(Uuid::nil())?.row))
+        .collect()
 }
 
 /// Rows of complete SIRETs after `after`, about `limit` of them: a page of the summary build's
@@ -109,12 +83,10 @@ pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, S
             rows
         }
         Db::Sqlite { read, .. } => {
-            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQLITE_PAGE.as_str()))
-                .bind(after)
-                .bind(limit as i64)
-                .fetch_one(read)
-                .await?;
-            json_rows(&text)?
+            on_sqlite_reader(read, |conn| {
+                sqlite_rows(conn, &SQLITE_PAGE, rusqlite::params![after, limit as i64])
+            })
+            .await?
         }
     };
     match super::complete_sirets(&mut rows, limit, |r| r.siret.as_str()) {
@@ -123,18 +95,21 @@ pub async fn pv_page(db: &Db, after: &str, limit: usize) -> Result<Vec<PvRow>, S
     }
 }
 
-/// SQLite: a page of [`pv_page`]. The inner query walks the primary key (rows stored by
-/// SIRET); the aggregate orders the page.
+/// SQLite: a page of [`pv_page`], a range of the primary key (rows stored by SIRET); the page
+/// is sorted after.
 static SQLITE_PAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{JSON_ROWS} FROM (SELECT * FROM elections_pv WHERE siret > ?1 \
-         ORDER BY siret, row_key LIMIT ?2)"
+        "SELECT {} FROM elections_pv WHERE siret > ?1 ORDER BY siret, row_key LIMIT ?2",
+        *SQLITE_INPUT
     )
 });
 
 /// SQLite: the rows of a set of SIRETs (a JSON array of keys), for [`pv_inputs_of`].
 static SQLITE_INPUTS: LazyLock<String> = LazyLock::new(|| {
-    format!("{JSON_ROWS} FROM elections_pv WHERE siret IN (SELECT value FROM json_each(?1))")
+    format!(
+        "SELECT {} FROM elections_pv WHERE siret IN (SELECT value FROM json_each(?1))",
+        *SQLITE_INPUT
+    )
 });
 
 /// Every row of these SIRETs, in the order of [`pv_page`]: what the summary reads.
@@ -161,11 +136,7 @@ pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreE
         }
         Db::Sqlite { read, .. } => {
             let keys = serde_json::to_string(&sirets).map_err(|e| corrupt(e.to_string()))?;
-            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(SQLITE_INPUTS.as_str()))
-                .bind(keys)
-                .fetch_one(read)
-                .await?;
-            json_rows(&text)
+            on_sqlite_reader(read, |conn| sqlite_rows(conn, &SQLITE_INPUTS, [keys])).await
         }
     }
 }
@@ -245,9 +216,9 @@ mod tests {
             .collect()
     }
 
-    /// The build's reads of PV rows are ranges of the primary key (rows stored by SIRET). A
-    /// page planned as a scan and a sort of the whole table makes the full build's pass
-    /// quadratic in the rows (1M rows took 92 s that way).
+    /// The build's reads of PV rows are ranges of the primary key (rows stored by SIRET), in
+    /// its order (a page is sorted after). A page planned as a scan and a sort of the whole
+    /// table makes the full build's pass quadratic in the rows (1M rows took 92 s that way).
     #[tokio::test]
     async fn sqlite_reads_of_pv_rows_walk_the_primary_key() {
         let dir = std::env::temp_dir().join(format!("relais-plan-{}", uuid::Uuid::now_v7()));
@@ -264,7 +235,9 @@ mod tests {
             "{page:?}"
         );
         assert!(
-            !page.iter().any(|d| d.starts_with("SCAN elections_pv")),
+            !page
+                .iter()
+                .any(|d| d.starts_with("SCAN elections_pv") || d.contains("TEMP B-TREE")),
             "{page:?}"
         );
         let inputs = plan(read, &SQLITE_INPUTS, "[\"73282932000074\"]").await;

@@ -5,7 +5,7 @@
 //! the previous summary until the swap commits. A build that stops before the swap (cancel,
 //! crash) leaves copies that the next full build drops.
 
-use relais_platform::store::{DbTx, StoreError};
+use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
 
 use super::summary::Tables;
@@ -130,6 +130,19 @@ pub(crate) async fn swap_rebuild(tx: &mut DbTx) -> Result<u64, StoreError> {
         }
     }
     Ok(u64::try_from(gone).unwrap_or(0))
+}
+
+/// After a swap, on PostgreSQL: statistics for the new tables, which have none (the planner
+/// would guess, and autovacuum analyses them only later, if it runs). SQLite plans these tables
+/// from their indexes alone.
+pub(crate) async fn analyze_swapped(db: &Db) -> Result<(), StoreError> {
+    if let Db::Postgres(pool) = db {
+        let (summary, cycles) = (Tables::Live.summary(), Tables::Live.cycles());
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {summary}, {cycles}")))
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

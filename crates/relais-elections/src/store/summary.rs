@@ -5,9 +5,9 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use relais_platform::store::{Db, DbTx, StoreError};
+use relais_platform::store::{Db, DbTx, StoreError, with_sqlite_handle};
 
-use super::{chunks, corrupt, on_tx, tuples};
+use super::{on_tx, to_json, tuple};
 use crate::domain::{Cycle, ElectionSummary, PapStatus, Siret, SiretSummary, UNIONS, search_text};
 
 /// Summary columns, in the order they are bound.
@@ -127,11 +127,6 @@ static CYCLE_CONFLICT: LazyLock<String> = LazyLock::new(|| {
         set.join(", ")
     )
 });
-
-/// The JSON text of a batch (SQLite).
-fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
-}
 
 /// One SIRET's summary as stored: the domain's [`SiretSummary`] with the cycles that have a PV
 /// only, the PAP figures reduced to what lists filter on, the search text and the build time.
@@ -419,46 +414,46 @@ async fn upsert_summary_rows(
                 .await?;
         }
         DbTx::Sqlite(t) => {
-            for chunk in chunks(batch) {
-                let conflict = match tables {
-                    Tables::Live => {
-                        format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE)
-                    }
-                    Tables::Next => String::new(),
-                };
-                let sql = format!(
-                    "INSERT INTO {} ({SUMMARY_COLUMNS}) VALUES {} {conflict}",
-                    tables.summary(),
-                    tuples(chunk.len(), SUMMARY_WIDTH),
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
+            let conflict = match tables {
+                Tables::Live => format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE),
+                Tables::Next => String::new(),
+            };
+            let sql = format!(
+                "INSERT INTO {} ({SUMMARY_COLUMNS}) VALUES {} {conflict}",
+                tables.summary(),
+                tuple(SUMMARY_WIDTH),
+            );
+            with_sqlite_handle(t, |c| {
+                let mut insert = c.prepare(&sql)?;
+                for s in batch {
                     let pap = s.pap.as_ref();
-                    query = query
-                        .bind(s.siret.as_str())
-                        .bind(s.raison_sociale.as_deref())
-                        .bind(s.ville.as_deref())
-                        .bind(s.cp.as_deref())
-                        .bind(s.departement.as_deref())
-                        .bind(s.idcc.as_deref())
-                        .bind(s.idcc_label.as_deref())
-                        .bind(s.search_text.as_str())
-                        .bind(s.date_pv_max)
-                        .bind(s.date_invitation_max)
-                        .bind(s.prochaine_election)
-                        .bind(s.cgt_implantee)
-                        .bind(s.latest_cycle.as_ref().map(Cycle::as_str))
-                        .bind(pap.map(|p| p.cycle.as_str()))
-                        .bind(pap.map(|p| p.statut_pap.as_str()))
-                        .bind(pap.and_then(|p| p.date_pap))
-                        .bind(pap.and_then(|p| p.date_pv_pap))
-                        .bind(count(pap.map_or(0, |p| p.invitations_a_revoir)))
-                        .bind(s.valid_until)
-                        .bind(generation)
-                        .bind(micros(s.built_at));
+                    insert.execute(rusqlite::params![
+                        s.siret.as_str(),
+                        s.raison_sociale,
+                        s.ville,
+                        s.cp,
+                        s.departement,
+                        s.idcc,
+                        s.idcc_label,
+                        s.search_text,
+                        s.date_pv_max,
+                        s.date_invitation_max,
+                        s.prochaine_election,
+                        s.cgt_implantee,
+                        s.latest_cycle.as_ref().map(Cycle::as_str),
+                        pap.map(|p| p.cycle.as_str()),
+                        pap.map(|p| p.statut_pap.as_str()),
+                        pap.and_then(|p| p.date_pap),
+                        pap.and_then(|p| p.date_pv_pap),
+                        count(pap.map_or(0, |p| p.invitations_a_revoir)),
+                        s.valid_until,
+                        generation,
+                        micros(s.built_at),
+                    ])?;
                 }
-                query.execute(&mut **t).await?;
-            }
+                Ok(())
+            })
+            .await?;
         }
     }
     Ok(())
@@ -478,45 +473,62 @@ async fn insert_cycle_rows(
     match tx {
         DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict, tables).await?,
         DbTx::Sqlite(t) => {
-            for chunk in chunks(cycles) {
-                let sql = format!(
-                    "INSERT INTO {} ({CYCLE_COLUMNS}) VALUES {} {conflict}",
-                    tables.cycles(),
-                    tuples(chunk.len(), CYCLE_WIDTH)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (siret, c) in chunk {
-                    let e = &c.election;
-                    let seats = &e.seats;
-                    query = query
-                        .bind(*siret)
-                        .bind(c.cycle.as_str())
-                        .bind(e.date)
-                        .bind(e.carence)
-                        .bind(count(e.rows))
-                        .bind(count(e.carence_rows))
-                        .bind(e.inscrits)
-                        .bind(e.votants)
-                        .bind(count(e.votants_missing))
-                        .bind(e.sve.units());
-                    for u in UNIONS {
-                        query = query.bind(e.voix[u].units());
-                    }
-                    query = query.bind(e.cgt_presente).bind(e.cgt_representative);
-                    for u in UNIONS {
-                        query = query.bind(count(seats.by_union[u]));
-                    }
-                    query = query
-                        .bind(count(seats.to_fill))
-                        .bind(count(seats.vacant))
-                        .bind(count(seats.unresolved_ties))
-                        .bind(count(seats.unresolved_seats))
-                        .bind(seats.estimated);
+            let sql = format!(
+                "INSERT INTO {} ({CYCLE_COLUMNS}) VALUES {} {conflict}",
+                tables.cycles(),
+                tuple(CYCLE_WIDTH)
+            );
+            with_sqlite_handle(t, |c| {
+                let mut insert = c.prepare(&sql)?;
+                for (siret, c) in cycles {
+                    bind_cycle(&mut insert, siret, c)?;
+                    insert.raw_execute()?;
                 }
-                query.execute(&mut **t).await?;
-            }
+                Ok(())
+            })
+            .await?;
         }
     }
+    Ok(())
+}
+
+/// Binds a cycle row to an insert of [`CYCLE_COLUMNS`] (SQLite).
+fn bind_cycle(
+    insert: &mut rusqlite::Statement<'_>,
+    siret: &str,
+    c: &StoredCycle,
+) -> Result<(), rusqlite::Error> {
+    let e = &c.election;
+    let seats = &e.seats;
+    let mut at = 0;
+    let mut bind = |value: &dyn rusqlite::ToSql| {
+        at += 1;
+        insert.raw_bind_parameter(at, value)
+    };
+    bind(&siret)?;
+    bind(&c.cycle.as_str())?;
+    bind(&e.date)?;
+    bind(&e.carence)?;
+    bind(&count(e.rows))?;
+    bind(&count(e.carence_rows))?;
+    bind(&e.inscrits)?;
+    bind(&e.votants)?;
+    bind(&count(e.votants_missing))?;
+    bind(&e.sve.units())?;
+    for u in UNIONS {
+        bind(&e.voix[u].units())?;
+    }
+    bind(&e.cgt_presente)?;
+    bind(&e.cgt_representative)?;
+    for u in UNIONS {
+        bind(&count(seats.by_union[u]))?;
+    }
+    bind(&count(seats.to_fill))?;
+    bind(&count(seats.vacant))?;
+    bind(&count(seats.unresolved_ties))?;
+    bind(&count(seats.unresolved_seats))?;
+    bind(&seats.estimated)?;
+    debug_assert_eq!(at, CYCLE_WIDTH);
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use super::summary::{
     CYCLE_COLUMNS, SUMMARY_COLUMNS, StoredCycle, StoredPap, StoredSummary, from_micros,
 };
-use super::{chunks, corrupt, tuple};
+use super::{RawRow, corrupt, on_sqlite_reader, to_json};
 use crate::domain::{
     ByUnion, Cycle, ElectionSummary, PapStatus, SeatTotals, Siret, UNIONS, Votes, shares_of,
 };
@@ -123,20 +123,21 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
             }
         }
         Db::Sqlite { read, .. } => {
-            // Sorted keys in consecutive chunks keep the order across chunks.
-            for chunk in chunks(&keys) {
+            let keys = to_json(&keys)?;
+            out = on_sqlite_reader(read, |conn| {
                 let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret IN {} ORDER BY siret",
-                    tuple(chunk.len())
+                    "SELECT {SUMMARY_COLUMNS} FROM elections_summary \
+                     WHERE siret IN (SELECT value FROM json_each(?1)) ORDER BY siret"
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
+                let mut statement = conn.prepare(&sql)?;
+                let mut rows = statement.query([keys])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(decode_summary!(RawRow(row)));
                 }
-                for row in &query.fetch_all(read).await? {
-                    out.push(decode_summary!(row));
-                }
-            }
+                Ok(out)
+            })
+            .await?;
         }
     }
     with_cycles(db, out).await
@@ -203,19 +204,21 @@ async fn with_cycles(
             }
         }
         Db::Sqlite { read, .. } => {
-            for chunk in chunks(&keys) {
+            let keys = to_json(&keys)?;
+            cycles = on_sqlite_reader(read, |conn| {
                 let sql = format!(
-                    "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret IN {}",
-                    tuple(chunk.len())
+                    "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles \
+                     WHERE siret IN (SELECT value FROM json_each(?1))"
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for s in chunk {
-                    query = query.bind(*s);
+                let mut statement = conn.prepare(&sql)?;
+                let mut rows = statement.query([keys])?;
+                let mut cycles = Vec::new();
+                while let Some(row) = rows.next()? {
+                    cycles.push(decode_cycle!(RawRow(row)));
                 }
-                for row in &query.fetch_all(read).await? {
-                    cycles.push(decode_cycle!(row));
-                }
-            }
+                Ok(cycles)
+            })
+            .await?;
         }
     }
     attach(summaries, cycles)

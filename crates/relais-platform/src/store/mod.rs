@@ -32,6 +32,7 @@ use crate::tasks::{
     TickOutcome, WorkerInfo,
 };
 pub use migrate::{ComponentStatus, Migration, MigrationReport, MigrationSet, SchemaStatus};
+pub use sqlite::with_sqlite_handle;
 use uuid::Uuid;
 
 /// The platform's own schema, migrated before any app's.
@@ -143,6 +144,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A statement run through [`with_sqlite_handle`] failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The database was migrated by a newer relais.
     #[error(
         "the database schema of `{component}` is at version {database} but this relais knows only up \

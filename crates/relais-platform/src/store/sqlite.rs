@@ -22,6 +22,26 @@ use super::{
     PoolStats, SchemaStatus, SchemaStore, SignalStore, Store, StoreError,
 };
 
+/// Runs `f` on the SQLite handle of `conn` (a pool's connection or an open transaction's),
+/// through rusqlite: for bulk statements prepared once and stepped per row, where the driver's
+/// per-value cost and its worker-thread hop per statement dominate. The connection stays in its
+/// transaction, and the driver's worker waits until `f` returns. `f` runs on the calling
+/// thread: keep it to a batch that takes milliseconds.
+pub async fn with_sqlite_handle<R>(
+    conn: &mut SqliteConnection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut locked = conn.lock_handle().await?;
+    // SAFETY: the handle is locked out of the driver's worker until `locked` drops, after
+    // `handle` and every statement it prepared (its cache included) are dropped; a connection
+    // made by `from_handle` does not own the handle and never closes it.
+    let handle = unsafe { rusqlite::Connection::from_handle(locked.as_raw_handle().as_ptr()) }?;
+    let out = f(&handle);
+    drop(handle);
+    drop(locked);
+    out
+}
+
 pub(crate) struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
