@@ -323,10 +323,8 @@ async fn recompute(
 ) -> Result<Step, TaskError> {
     let db = store.db();
     let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
-    // A marked key that is not a SIRET has no stored summary (it fails below if it has rows).
-    let parsed: Vec<Siret> = keys.iter().filter_map(|k| Siret::parse(k).ok()).collect();
-    // The three reads run at once, on connections of the read pool (the PV rows' on a task of
-    // their own: on SQLite a read runs on the thread that polls it).
+    // The reads run at once, on connections of the read pool, in tasks of their own (on SQLite
+    // a read runs on the thread that polls it; a task polled here would wait for this one).
     let row_read = tokio::spawn({
         let (db, sirets) = (db.clone(), sirets.to_vec());
         async move {
@@ -334,15 +332,20 @@ async fn recompute(
             store::pv_inputs_of(&db, &keys).await
         }
     });
-    let (invitations, stored) = tokio::try_join!(
-        store::invitation_inputs_of(db, &keys),
-        store::summaries_of(db, &parsed),
-    )
-    .map_err(retry)?;
-    let rows = row_read
-        .await
-        .map_err(|e| TaskError::retry(format!("the read of PV rows stopped: {e}")))?
-        .map_err(retry)?;
+    let stored_read = tokio::spawn({
+        let (db, sirets) = (db.clone(), sirets.to_vec());
+        async move {
+            let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
+            let invitations = store::invitation_inputs_of(&db, &keys).await?;
+            // A marked key that is not a SIRET has no stored summary (it fails below if it
+            // has rows).
+            let parsed: Vec<Siret> = keys.iter().filter_map(|k| Siret::parse(k).ok()).collect();
+            Ok::<_, StoreError>((invitations, store::summaries_of(&db, &parsed).await?))
+        }
+    });
+    let stopped = |e: tokio::task::JoinError| TaskError::retry(format!("a read stopped: {e}"));
+    let rows = row_read.await.map_err(stopped)?.map_err(retry)?;
+    let (invitations, stored) = stored_read.await.map_err(stopped)?.map_err(retry)?;
     let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) = invitations.into_iter().unzip();
     let mut summaries = Vec::with_capacity(keys.len());
     let mut gone = Vec::new();

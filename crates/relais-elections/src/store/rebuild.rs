@@ -133,14 +133,17 @@ pub(crate) async fn swap_rebuild(tx: &mut DbTx) -> Result<u64, StoreError> {
 }
 
 /// After a swap, on PostgreSQL: statistics for the new tables, which have none (the planner
-/// would guess, and autovacuum analyses them only later, if it runs). SQLite plans these tables
-/// from their indexes alone.
+/// would guess, and autovacuum analyses them only later, if it runs): their sizes, and the
+/// columns that lists filter on. SQLite plans these tables from their indexes alone.
 pub(crate) async fn analyze_swapped(db: &Db) -> Result<(), StoreError> {
     if let Db::Postgres(pool) = db {
         let (summary, cycles) = (Tables::Live.summary(), Tables::Live.cycles());
-        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {summary}, {cycles}")))
-            .execute(pool)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ANALYZE {summary} (statut_pap, cgt_implantee, departement, idcc, search_text, \
+             date_pv_max, valid_until), {cycles} (cycle, cgt_representative)"
+        )))
+        .execute(pool)
+        .await?;
     }
     Ok(())
 }

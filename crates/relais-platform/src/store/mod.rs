@@ -8,6 +8,7 @@
 //! tests against both backends.
 
 mod audit;
+mod checkpoint;
 pub(crate) mod import_sample;
 mod imports;
 mod migrate;

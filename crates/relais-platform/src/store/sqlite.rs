@@ -4,6 +4,7 @@
 //! between our own writers); read-only reader connections run beside it thanks to WAL. Pragmas:
 //! `journal_mode=WAL`, `synchronous=NORMAL` (durable across a process crash; the last
 //! transactions may be lost only on power loss), `foreign_keys=ON`, `busy_timeout` from config.
+//! The log is checkpointed by a task of its own, not by the commits (`checkpoint.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 
+use super::checkpoint::{self, Checkpointer};
 use super::migrate::{self, Applied};
 use super::{
     Backend, Db, DbTx, Deployment, HealthStore, MetaStore, MigrationReport, MigrationSet,
@@ -45,6 +47,7 @@ pub async fn with_sqlite_handle<R>(
 pub(crate) struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    checkpointer: Checkpointer,
     /// The same pools, as handed to other storage modules.
     db: Db,
 }
@@ -64,6 +67,16 @@ impl SqliteStore {
         readers: u32,
         busy_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::open_with(path, readers, busy_timeout, checkpoint::INTERVAL).await
+    }
+
+    /// [`SqliteStore::open`], checkpointing every `checkpoint_every`.
+    async fn open_with(
+        path: &Path,
+        readers: u32,
+        busy_timeout: Duration,
+        checkpoint_every: Duration,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_owned(),
@@ -82,7 +95,8 @@ impl SqliteStore {
         let write_options = base
             .clone()
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string());
         // Switching a new file to WAL needs a moment of exclusive access, and SQLite answers
         // SQLITE_BUSY at once (without its busy handler) when another process opens the same
         // file at that moment: retry within the busy timeout.
@@ -105,10 +119,12 @@ impl SqliteStore {
         };
         let read = SqlitePoolOptions::new()
             .max_connections(readers)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(connect)?;
+        let checkpointer = Checkpointer::start(&base, checkpoint_every).await?;
         Ok(Self {
+            checkpointer,
             db: Db::Sqlite {
                 write: write.clone(),
                 read: read.clone(),
@@ -234,6 +250,7 @@ impl HealthStore for SqliteStore {
     }
 
     async fn close(&self) {
+        self.checkpointer.stop().await;
         self.read().close().await;
         self.write().close().await;
     }
@@ -290,5 +307,51 @@ impl SignalStore for SqliteStore {
         &self,
     ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit of more pages than SQLite's default threshold leaves them in the log (the
+    /// commit does not checkpoint); the checkpointer copies them, here on its stop.
+    #[tokio::test]
+    async fn commits_leave_checkpoints_to_the_checkpointer() {
+        let dir = std::env::temp_dir().join(format!("relais-wal-{}", uuid::Uuid::now_v7()));
+        let path = dir.join("relais.db");
+        let store =
+            SqliteStore::open_with(&path, 2, Duration::from_secs(5), Duration::from_secs(3600))
+                .await
+                .unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE wal_probe (b BLOB)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        // 2,000 rows of 4 KiB: more than 2,000 pages.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO wal_probe SELECT randomblob(4096) FROM n",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        assert!(
+            size() < 1 << 20,
+            "the commit copied the log: {} bytes",
+            size()
+        );
+        store.checkpointer.stop().await;
+        assert!(
+            size() > 8 << 20,
+            "the checkpointer did not copy the log: {} bytes",
+            size()
+        );
+        store.read().close().await;
+        store.write().close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
