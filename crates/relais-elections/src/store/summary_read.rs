@@ -123,21 +123,11 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
             }
         }
         Db::Sqlite { read, .. } => {
-            let keys = to_json(&keys)?;
-            out = on_sqlite_reader(read, |conn| {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM elections_summary \
-                     WHERE siret IN (SELECT value FROM json_each(?1)) ORDER BY siret"
-                );
-                let mut statement = conn.prepare(&sql)?;
-                let mut rows = statement.query([keys])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(decode_summary!(RawRow(row)));
-                }
-                Ok(out)
-            })
-            .await?;
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM elections_summary \
+                 WHERE siret IN (SELECT value FROM json_each(?1)) ORDER BY siret"
+            );
+            out = sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_summary!(r))).await?;
         }
     }
     with_cycles(db, out).await
@@ -204,24 +194,35 @@ async fn with_cycles(
             }
         }
         Db::Sqlite { read, .. } => {
-            let keys = to_json(&keys)?;
-            cycles = on_sqlite_reader(read, |conn| {
-                let sql = format!(
-                    "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles \
-                     WHERE siret IN (SELECT value FROM json_each(?1))"
-                );
-                let mut statement = conn.prepare(&sql)?;
-                let mut rows = statement.query([keys])?;
-                let mut cycles = Vec::new();
-                while let Some(row) = rows.next()? {
-                    cycles.push(decode_cycle!(RawRow(row)));
-                }
-                Ok(cycles)
-            })
-            .await?;
+            let sql = format!(
+                "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles \
+                 WHERE siret IN (SELECT value FROM json_each(?1))"
+            );
+            cycles = sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_cycle!(r))).await?;
         }
     }
     attach(summaries, cycles)
+}
+
+/// SQLite: the rows `sql` selects for these keys (its one parameter, as a JSON array), each
+/// decoded by `decode`, read through rusqlite on a reader.
+async fn sqlite_rows_of<T>(
+    read: &sqlx::SqlitePool,
+    sql: &str,
+    keys: &[&str],
+    decode: impl Fn(RawRow<'_, '_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let keys = to_json(&keys)?;
+    on_sqlite_reader(read, |conn| {
+        let mut statement = conn.prepare(sql)?;
+        let mut rows = statement.query([keys])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(decode(RawRow(row))?);
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// Attaches cycle rows to their summaries (sorted by SIRET), oldest cycle first.
