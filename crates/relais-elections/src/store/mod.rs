@@ -151,6 +151,20 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
 }
 
+/// PostgreSQL: a transaction for reads of given SIRETs (`siret = ANY($1)`), planned without
+/// sequential scans. Without statistics on a table (autovacuum has not analysed it yet, or does
+/// not run), the planner may take such a filter for most of the table and scan all of it, where
+/// the SIRET indexes find a batch's rows directly.
+async fn pg_keyed(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// A stored value that no import could have written.
 fn corrupt(what: String) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(format!("elections: {what}")))

@@ -14,7 +14,7 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::pv::{ORDER, Values, decode_values};
-use super::{Pages, RawRow, corrupt, on_sqlite_reader};
+use super::{Pages, RawRow, corrupt, on_sqlite_reader, pg_keyed};
 use crate::domain::PvRow;
 
 /// What the summary reads, shaped like the stored columns (no key, région or source file; the
@@ -125,13 +125,15 @@ pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreE
             let sql =
                 format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
             let mut out = Vec::new();
+            let mut tx = pg_keyed(pool).await?;
             for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&sirets)
-                .fetch_all(pool)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
             }
+            tx.commit().await?;
             Ok(out)
         }
         Db::Sqlite { read, .. } => {

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use super::summary::{
     CYCLE_COLUMNS, SUMMARY_COLUMNS, StoredCycle, StoredPap, StoredSummary, from_micros,
 };
-use super::{RawRow, corrupt, on_sqlite_reader, to_json};
+use super::{RawRow, corrupt, on_sqlite_reader, pg_keyed, to_json};
 use crate::domain::{
     ByUnion, Cycle, ElectionSummary, PapStatus, SeatTotals, Siret, UNIONS, Votes, shares_of,
 };
@@ -114,13 +114,15 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
             );
+            let mut tx = pg_keyed(pool).await?;
             for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&keys)
-                .fetch_all(pool)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 out.push(decode_summary!(row));
             }
+            tx.commit().await?;
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
@@ -185,13 +187,15 @@ async fn with_cycles(
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
             );
+            let mut tx = pg_keyed(pool).await?;
             for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&keys)
-                .fetch_all(pool)
+                .fetch_all(&mut *tx)
                 .await?
             {
                 cycles.push(decode_cycle!(row));
             }
+            tx.commit().await?;
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
