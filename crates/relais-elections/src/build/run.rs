@@ -325,15 +325,16 @@ async fn recompute(
     let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
     // The reads run at once, on connections of the read pool, in tasks of their own (on SQLite
     // a read runs on the thread that polls it; a task polled here would wait for this one).
+    let shared: Arc<[String]> = sirets.into();
     let row_read = tokio::spawn({
-        let (db, sirets) = (db.clone(), sirets.to_vec());
+        let (db, sirets) = (db.clone(), shared.clone());
         async move {
             let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
             store::pv_inputs_of(&db, &keys).await
         }
     });
     let stored_read = tokio::spawn({
-        let (db, sirets) = (db.clone(), sirets.to_vec());
+        let (db, sirets) = (db.clone(), shared);
         async move {
             let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
             let invitations = store::invitation_inputs_of(&db, &keys).await?;

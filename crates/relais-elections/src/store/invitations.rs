@@ -10,7 +10,7 @@ use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
 use uuid::Uuid;
 
-use super::{Pages, chunks, corrupt, mark_dirty, pg_keyed, tuple, tuples};
+use super::{Pages, chunks, corrupt, mark_dirty, pg_rows_of, tuple, tuples};
 use crate::domain::{self as summary, Siret};
 use crate::imports::Invitation;
 
@@ -438,15 +438,9 @@ pub async fn invitation_inputs_of(
                 "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret = ANY($1)
                  ORDER BY siret, invitation_date"
             );
-            let mut tx = pg_keyed(pool).await?;
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&sirets)
-                .fetch_all(&mut *tx)
-                .await?
-            {
+            for row in &pg_rows_of(pool, sql, &sirets).await? {
                 out.push(decode_input!(row));
             }
-            tx.commit().await?;
         }
         Db::Sqlite { read, .. } => {
             if sirets.is_empty() {

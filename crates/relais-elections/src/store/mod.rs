@@ -3,9 +3,10 @@
 //! also records the import's progress).
 //!
 //! Writes are batched: SQLite takes multi-row statements (split into chunks of a few fixed
-//! sizes, so the driver's statement cache holds every shape), PostgreSQL takes a whole batch as
-//! arrays (`ANY`, `UNNEST`) in one statement. Shared SQL is used wherever the two dialects
-//! agree.
+//! sizes, so the driver's statement cache holds every shape), or, for the summary build's bulk
+//! reads and writes, statements stepped per row through rusqlite on the driver's handle;
+//! PostgreSQL takes a whole batch as arrays (`ANY`, `UNNEST`) in one statement. Shared SQL is
+//! used wherever the two dialects agree.
 
 mod dirty;
 mod invitations;
@@ -151,18 +152,25 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
 }
 
-/// PostgreSQL: a transaction for reads of given SIRETs (`siret = ANY($1)`), planned without
-/// sequential scans. Without statistics on a table (autovacuum has not analysed it yet, or does
+/// PostgreSQL: the rows `sql` selects for these SIRETs (`siret = ANY($1)`), read in a
+/// transaction planned without sequential scans. Without statistics on a table (autovacuum has not analysed it yet, or does
 /// not run), the planner may take such a filter for most of the table and scan all of it, where
 /// the SIRET indexes find a batch's rows directly.
-async fn pg_keyed(
+async fn pg_rows_of(
     pool: &sqlx::PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    sql: String,
+    keys: &[&str],
+) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL enable_seqscan = off")
         .execute(&mut *tx)
         .await?;
-    Ok(tx)
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(keys)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// A stored value that no import could have written.
@@ -188,6 +196,19 @@ fn complete_sirets<T>(
     }
     rows.truncate(first);
     None
+}
+
+/// A SQLite platform with the app's schema in a directory of its own, for the module's tests
+/// that look at SQLite itself (plans, the catalogue); remove the directory after.
+#[cfg(test)]
+async fn sqlite_test_platform(name: &str) -> (relais_platform::Platform, std::path::PathBuf) {
+    use relais_platform::config::Config;
+    let dir = std::env::temp_dir().join(format!("relais-{name}-{}", uuid::Uuid::now_v7()));
+    let (platform, _) =
+        relais_platform::Platform::start(Config::for_data_dir(&dir), &[crate::MIGRATIONS])
+            .await
+            .unwrap();
+    (platform, dir)
 }
 
 #[cfg(test)]

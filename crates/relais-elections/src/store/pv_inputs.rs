@@ -14,7 +14,7 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::pv::{ORDER, Values, decode_values};
-use super::{Pages, RawRow, corrupt, on_sqlite_reader, pg_keyed};
+use super::{Pages, RawRow, corrupt, on_sqlite_reader, pg_rows_of};
 use crate::domain::PvRow;
 
 /// What the summary reads, shaped like the stored columns (no key, région or source file; the
@@ -125,15 +125,9 @@ pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreE
             let sql =
                 format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
             let mut out = Vec::new();
-            let mut tx = pg_keyed(pool).await?;
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&sirets)
-                .fetch_all(&mut *tx)
-                .await?
-            {
+            for row in &pg_rows_of(pool, sql, &sirets).await? {
                 out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
             }
-            tx.commit().await?;
             Ok(out)
         }
         Db::Sqlite { read, .. } => {
@@ -198,8 +192,6 @@ pub fn pv_pages(db: &Db, page_rows: usize) -> Pages<PvRow> {
 
 #[cfg(test)]
 mod tests {
-    use relais_platform::Platform;
-    use relais_platform::config::Config;
     use relais_platform::store::Db;
     use sqlx::Row as _;
 
@@ -223,10 +215,7 @@ mod tests {
     /// table makes the full build's pass quadratic in the rows (1M rows took 92 s that way).
     #[tokio::test]
     async fn sqlite_reads_of_pv_rows_walk_the_primary_key() {
-        let dir = std::env::temp_dir().join(format!("relais-plan-{}", uuid::Uuid::now_v7()));
-        let (platform, _) = Platform::start(Config::for_data_dir(&dir), &[crate::MIGRATIONS])
-            .await
-            .unwrap();
+        let (platform, dir) = super::super::sqlite_test_platform("plan").await;
         let Db::Sqlite { read, .. } = platform.store.db() else {
             panic!("a data directory opens SQLite");
         };

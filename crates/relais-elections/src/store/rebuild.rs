@@ -150,19 +150,13 @@ pub(crate) async fn analyze_swapped(db: &Db) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use relais_platform::Platform;
-    use relais_platform::config::Config;
-
     use super::*;
 
     /// After swaps, the live tables have the indexes the migrations gave them (by name and
     /// definition) and no copy is left; a stopped build's copies are dropped by the next.
     #[tokio::test]
     async fn sqlite_swaps_keep_the_indexes_of_the_migrations() {
-        let dir = std::env::temp_dir().join(format!("relais-swap-{}", uuid::Uuid::now_v7()));
-        let (platform, _) = Platform::start(Config::for_data_dir(&dir), &[crate::MIGRATIONS])
-            .await
-            .unwrap();
+        let (platform, dir) = super::super::sqlite_test_platform("swap").await;
         let store = platform.store.clone();
         let schema = || async {
             let mut tx = store.begin().await.unwrap();

@@ -26,15 +26,15 @@ pub(super) const CYCLE_COLUMNS: &str = "siret, cycle, election_date, carence, pv
 /// Parameters of one cycle row.
 const CYCLE_WIDTH: usize = 33;
 
-/// `col = excluded.col` for every summary column but the SIRET.
-static SUMMARY_UPDATE: LazyLock<String> = LazyLock::new(|| {
-    SUMMARY_COLUMNS
+/// The live summary table's upsert: `col = excluded.col` for every column but the SIRET.
+static SUMMARY_CONFLICT: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = SUMMARY_COLUMNS
         .split(',')
         .map(str::trim)
         .skip(1)
         .map(|c| format!("{c} = excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    format!("ON CONFLICT (siret) DO UPDATE SET {}", set.join(", "))
 });
 
 /// Which copy of the summary tables a write goes to: the live tables, or a full build's fresh
@@ -59,6 +59,15 @@ impl Tables {
             Tables::Next => "elections_summary_cycles_next",
         }
     }
+
+    /// What a summary row written over a stored one does: an upsert on the live table; the
+    /// fresh copy takes each SIRET once.
+    fn summary_conflict(self) -> &'static str {
+        match self {
+            Tables::Live => SUMMARY_CONFLICT.as_str(),
+            Tables::Next => "",
+        }
+    }
 }
 
 /// PostgreSQL: a batch of summaries as arrays, one per column (generation and time shared).
@@ -72,10 +81,7 @@ fn pg_summary_insert(tables: Tables) -> String {
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
-    let conflict = match tables {
-        Tables::Live => format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE),
-        Tables::Next => String::new(),
-    };
+    let conflict = tables.summary_conflict();
     format!(
         "INSERT INTO {} ({SUMMARY_COLUMNS})
          SELECT u.*, ${}, ${} FROM UNNEST({}) AS u {conflict}",
@@ -414,14 +420,11 @@ async fn upsert_summary_rows(
                 .await?;
         }
         DbTx::Sqlite(t) => {
-            let conflict = match tables {
-                Tables::Live => format!("ON CONFLICT (siret) DO UPDATE SET {}", *SUMMARY_UPDATE),
-                Tables::Next => String::new(),
-            };
             let sql = format!(
-                "INSERT INTO {} ({SUMMARY_COLUMNS}) VALUES {} {conflict}",
+                "INSERT INTO {} ({SUMMARY_COLUMNS}) VALUES {} {}",
                 tables.summary(),
                 tuple(SUMMARY_WIDTH),
+                tables.summary_conflict(),
             );
             with_sqlite_handle(t, |c| {
                 let mut insert = c.prepare(&sql)?;

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use super::summary::{
     CYCLE_COLUMNS, SUMMARY_COLUMNS, StoredCycle, StoredPap, StoredSummary, from_micros,
 };
-use super::{RawRow, corrupt, on_sqlite_reader, pg_keyed, to_json};
+use super::{RawRow, corrupt, on_sqlite_reader, pg_rows_of, to_json};
 use crate::domain::{
     ByUnion, Cycle, ElectionSummary, PapStatus, SeatTotals, Siret, UNIONS, Votes, shares_of,
 };
@@ -114,15 +114,9 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
             );
-            let mut tx = pg_keyed(pool).await?;
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&keys)
-                .fetch_all(&mut *tx)
-                .await?
-            {
+            for row in &pg_rows_of(pool, sql, &keys).await? {
                 out.push(decode_summary!(row));
             }
-            tx.commit().await?;
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
@@ -187,15 +181,9 @@ async fn with_cycles(
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
             );
-            let mut tx = pg_keyed(pool).await?;
-            for row in &sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&keys)
-                .fetch_all(&mut *tx)
-                .await?
-            {
+            for row in &pg_rows_of(pool, sql, &keys).await? {
                 cycles.push(decode_cycle!(row));
             }
-            tx.commit().await?;
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
