@@ -28,6 +28,7 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
         relais_platform::migration!(2, "summary", "0002_summary"),
         relais_platform::migration!(3, "summary_reads", "0003_summary_reads"),
         relais_platform::migration!(4, "by_siret", "0004_by_siret"),
+        relais_platform::migration!(5, "codes_bytewise", "0005_codes_bytewise"),
     ],
 };
 

@@ -61,8 +61,8 @@ async fn progress(ctx: &TaskContext, what: &str, done: u64, total: Option<u64>) 
 }
 
 /// The full build: every SIRET with PV rows or invitations summarised again into fresh tables,
-/// swapped in at the end with the marks taken before it started removed (so summaries of other
-/// SIRETs go). Crash-safe: until the swap commits, readers and later builds see the previous
+/// indexed (on PostgreSQL, before the swap) and swapped in at the end with the marks taken
+/// before it started removed (so summaries of other SIRETs go). Crash-safe: until the swap commits, readers and later builds see the previous
 /// tables, and the next full build drops what a stopped one left.
 pub(super) async fn full(
     ctx: &TaskContext,
@@ -111,12 +111,7 @@ pub(super) async fn full(
         if ctx.is_cancelled() {
             drop(batches);
             let _ = writer.await;
-            // The fresh tables go now (otherwise with the next full build's start).
-            if let Ok(mut tx) = store.begin().await
-                && store::drop_rebuild(&mut tx).await.is_ok()
-            {
-                let _ = tx.commit().await;
-            }
+            drop_copies(store).await;
             return Err(TaskError::Cancelled);
         }
         report.summarised += batch.len() as u64;
@@ -143,6 +138,11 @@ pub(super) async fn full(
     if let Some(handle) = counting {
         handle.abort();
     }
+    store::index_rebuild(&db).await.map_err(retry)?;
+    if ctx.is_cancelled() {
+        drop_copies(store).await;
+        return Err(TaskError::Cancelled);
+    }
     let mut tx = store.begin().await.map_err(retry)?;
     report.deleted = store::swap_rebuild(&mut tx).await.map_err(retry)?;
     report.cleared = store::clear_dirty_upto(&mut tx, upto)
@@ -152,7 +152,7 @@ pub(super) async fn full(
         .await
         .map_err(retry)?;
     tx.commit().await.map_err(retry)?;
-    store::analyze_swapped(&db).await.map_err(retry)?;
+    store::vacuum_dirty(&db).await.map_err(retry)?;
     ctx.progress_with(
         100.0,
         Some(format!(
@@ -163,6 +163,15 @@ pub(super) async fn full(
     )
     .await;
     Ok(json!(report))
+}
+
+/// After a cancel: the fresh tables go now (otherwise with the next full build's start).
+async fn drop_copies(store: &Arc<dyn Store>) {
+    if let Ok(mut tx) = store.begin().await
+        && store::drop_rebuild(&mut tx).await.is_ok()
+    {
+        let _ = tx.commit().await;
+    }
 }
 
 /// The incremental build: the marked SIRETs (and the summaries whose date-dependent figures are

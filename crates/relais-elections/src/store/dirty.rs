@@ -161,6 +161,20 @@ pub(crate) async fn clear_dirty_upto(tx: &mut DbTx, upto: i64) -> Result<u64, St
     .rows_affected()))
 }
 
+/// After a full build removed its marks (as many as SIRETs), on PostgreSQL: the dead rows
+/// vacuumed away. Until then every read of the marks walks them (the first incremental build
+/// after a full build of 10M rows took 2.7 s, 2.3 s of it in finding its 1,000 marks), and
+/// autovacuum may be off or late. SQLite reuses the freed pages itself.
+pub(crate) async fn vacuum_dirty(db: &Db) -> Result<(), StoreError> {
+    if let Db::Postgres(pool) = db {
+        // A statement of its own: VACUUM cannot run in a transaction.
+        sqlx::raw_sql("VACUUM (ANALYZE) elections_dirty")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// SIRETs whose summary is due again on `today` (`valid_until` reached), after `after` in
 /// SIRET order, at most `limit`.
 pub async fn stale_page(
@@ -205,13 +219,17 @@ pub async fn stale_count(db: &Db, today: NaiveDate) -> Result<u64, StoreError> {
 
 /// SIRETs with PV rows or invitations: what a full build summarises.
 pub async fn input_siret_count(db: &Db) -> Result<u64, StoreError> {
-    const SQL: &str = "SELECT
+    // SQLite walks both tables' keys in SIRET order; PostgreSQL hashes one pass over each (its
+    // `COUNT(DISTINCT)` sorts, and ran beside the build's own pass for twice the time).
+    const SQLITE: &str = "SELECT
         (SELECT COUNT(DISTINCT siret) FROM elections_pv)
         + (SELECT COUNT(DISTINCT i.siret) FROM elections_invitations i
            WHERE NOT EXISTS (SELECT 1 FROM elections_pv p WHERE p.siret = i.siret))";
+    const POSTGRES: &str = "SELECT COUNT(*) FROM
+        (SELECT siret FROM elections_pv UNION SELECT siret FROM elections_invitations) s";
     let n: i64 = match db {
-        Db::Sqlite { read, .. } => sqlx::query_scalar(SQL).fetch_one(read).await?,
-        Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
+        Db::Sqlite { read, .. } => sqlx::query_scalar(SQLITE).fetch_one(read).await?,
+        Db::Postgres(pool) => sqlx::query_scalar(POSTGRES).fetch_one(pool).await?,
     };
     Ok(n as u64)
 }

@@ -438,9 +438,7 @@ pub async fn invitation_inputs_of(
                 "SELECT {SUMMARY_INPUT} FROM elections_invitations WHERE siret = ANY($1)
                  ORDER BY siret, invitation_date"
             );
-            for row in &pg_rows_of(pool, sql, &sirets).await? {
-                out.push(decode_input!(row));
-            }
+            out = pg_rows_of(pool, &sql, &sirets, |row| Ok(decode_input!(row))).await?;
         }
         Db::Sqlite { read, .. } => {
             if sirets.is_empty() {

@@ -18,7 +18,7 @@ mod rebuild;
 mod summary;
 mod summary_read;
 
-pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq};
+pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq, vacuum_dirty};
 pub use dirty::{
     dirty_clock, dirty_count, dirty_page, dirty_sirets, input_siret_count, stale_count, stale_page,
 };
@@ -35,7 +35,7 @@ pub use read::{
     SummaryFilter, SummaryPage, data_version, each_cycle_fact, each_invitation_date, each_pv_fact,
     each_summary_fact, summary_filter_count, summary_page,
 };
-pub(crate) use rebuild::{analyze_swapped, begin_rebuild, drop_rebuild, swap_rebuild};
+pub(crate) use rebuild::{begin_rebuild, drop_rebuild, index_rebuild, swap_rebuild};
 pub use summary::{
     StoredCycle, StoredPap, StoredSummary, SummaryState, delete_summaries, summary_count,
     summary_state, write_summaries,
@@ -45,6 +45,7 @@ pub(crate) use summary::{
 };
 pub use summary_read::{summaries_after, summaries_of, summary_of};
 
+use relais_platform::store::pg_copy::{CopyRow, copy_out};
 use relais_platform::store::{StoreError, with_sqlite_handle};
 
 /// Runs `$body` with `$conn` the transaction's connection on either backend.
@@ -152,25 +153,59 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(format!("a batch as JSON: {e}")))
 }
 
-/// PostgreSQL: the rows `sql` selects for these SIRETs (`siret = ANY($1)`), read in a
-/// transaction planned without sequential scans. Without statistics on a table (autovacuum has not analysed it yet, or does
-/// not run), the planner may take such a filter for most of the table and scan all of it, where
-/// the SIRET indexes find a batch's rows directly.
-async fn pg_rows_of(
+/// PostgreSQL: the rows `sql` selects for these SIRETs (`siret = ANY($1)`), decoded by
+/// `decode`, read in a transaction planned without sequential scans: without statistics on a
+/// table (autovacuum has not analysed it yet, or does not run), the planner may take such a
+/// filter for most of the table and scan all of it, where the SIRET indexes find a batch's rows
+/// directly. The rows come in the binary `COPY` format (decoded as they are read, without a
+/// row object per row); a `COPY` takes no parameter, so `$1` is replaced by the keys as an
+/// array literal ([`text_array`]).
+async fn pg_rows_of<T>(
     pool: &sqlx::PgPool,
-    sql: String,
+    sql: &str,
     keys: &[&str],
-) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+    mut decode: impl FnMut(&CopyRow<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL enable_seqscan = off")
+    sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL standard_conforming_strings = on")
         .execute(&mut *tx)
         .await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(keys)
-        .fetch_all(&mut *tx)
-        .await?;
+    let query = sql.replacen("$1", &text_array(keys), 1);
+    let mut rows = copy_out(&mut tx, &query).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(decode(&row)?);
+    }
+    drop(rows);
     tx.commit().await?;
-    Ok(rows)
+    Ok(out)
+}
+
+/// Keys as a PostgreSQL `text[]` literal: each element double-quoted (backslash and double
+/// quote escaped, as the array syntax wants), the whole a string literal (single quotes
+/// doubled; the caller's transaction sets `standard_conforming_strings`, so backslashes are
+/// the array's).
+fn text_array(keys: &[&str]) -> String {
+    let mut out = String::from("'{");
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in key.chars() {
+            match c {
+                '\\' | '"' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '\'' => out.push_str("''"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push_str("}'::text[]");
+    out
 }
 
 /// A stored value that no import could have written.
@@ -229,6 +264,15 @@ mod tests {
         assert_eq!(rows, ["a", "b"], "a short page is the end of the table");
         let mut rows = vec!["c", "c", "c"];
         assert_eq!(complete_sirets(&mut rows, 3, |r| r), Some("c".to_owned()));
+    }
+
+    #[test]
+    fn keys_are_written_as_an_array_literal() {
+        assert_eq!(text_array(&[]), "'{}'::text[]");
+        assert_eq!(
+            text_array(&["73282932000074", "a'b", "c\"d", "e\\f", "", "{g,h}"]),
+            r#"'{"73282932000074","a''b","c\"d","e\\f","","{g,h}"}'::text[]"#
+        );
     }
 
     #[test]

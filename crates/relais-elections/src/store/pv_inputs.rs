@@ -3,12 +3,13 @@
 //!
 //! On SQLite a page (or a set of SIRETs) is read through rusqlite on a reader's handle, in the
 //! primary key's order (rows stored by SIRET), and sorted here: the driver's cost is per row and
-//! per value, and a page is thousands of rows of some thirty values. On PostgreSQL rows are
-//! decoded as they stream, sorted by the server.
+//! per value, and a page is thousands of rows of some thirty values. On PostgreSQL the server
+//! sorts; the full build's pass streams in the binary `COPY` format, decoded here as it comes.
 
 use std::sync::LazyLock;
 
 use futures_util::StreamExt;
+use relais_platform::store::pg_copy::copy_out;
 use relais_platform::store::{Db, StoreError};
 use sqlx::Row as _;
 use uuid::Uuid;
@@ -124,11 +125,10 @@ pub async fn pv_inputs_of(db: &Db, sirets: &[&str]) -> Result<Vec<PvRow>, StoreE
         Db::Postgres(pool) => {
             let sql =
                 format!("SELECT {SUMMARY_INPUT} FROM elections_pv WHERE siret = ANY($1) {ORDER}");
-            let mut out = Vec::new();
-            for row in &pg_rows_of(pool, sql, &sirets).await? {
-                out.push(decode_values!(row).into_stored(Uuid::nil())?.row);
-            }
-            Ok(out)
+            pg_rows_of(pool, &sql, &sirets, |row| {
+                Ok(decode_values!(row).into_stored(Uuid::nil())?.row)
+            })
+            .await
         }
         Db::Sqlite { read, .. } => {
             let keys = serde_json::to_string(&sirets).map_err(|e| corrupt(e.to_string()))?;
@@ -161,26 +161,36 @@ pub fn pv_pages(db: &Db, page_rows: usize) -> Pages<PvRow> {
             Pages::spawn(move |sender| async move {
                 static SQL: LazyLock<String> =
                     LazyLock::new(|| format!("SELECT {SUMMARY_INPUT} FROM elections_pv {ORDER}"));
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL enable_indexscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("SET LOCAL enable_bitmapscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                let mut rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())).fetch(&mut *tx);
+                let mut conn = pool.acquire().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                // A sequential scan and a sort, by this connection alone: the server's parallel
+                // workers would take the cores the build summarises on.
+                sqlx::raw_sql(
+                    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; \
+                     SET LOCAL max_parallel_workers_per_gather = 0",
+                )
+                .execute(&mut *tx)
+                .await?;
+                let mut rows = copy_out(&mut tx, &SQL).await?;
                 let mut page: Vec<PvRow> = Vec::with_capacity(page_rows);
-                while let Some(row) = rows.next().await {
-                    let row = decode_values!(&row?).into_stored(Uuid::nil())?.row;
+                while let Some(row) = rows.next().await? {
+                    let row = decode_values!(&row).into_stored(Uuid::nil())?.row;
                     if page.len() >= page_rows && page.last().is_some_and(|r| r.siret != row.siret)
                     {
                         let full = std::mem::replace(&mut page, Vec::with_capacity(page_rows));
                         if !sender.send(full).await {
+                            // The build stopped: closing the connection ends the statement,
+                            // which would otherwise send the rest of the table first.
+                            drop(rows);
+                            drop(tx);
+                            conn.close().await?;
                             return Ok(());
                         }
                     }
                     page.push(row);
                 }
+                drop(rows);
+                tx.commit().await?;
                 if !page.is_empty() {
                     sender.send(page).await;
                 }

@@ -1,9 +1,18 @@
 //! A full build writes into fresh copies of the summary tables (`…_next`), without their
-//! secondary indexes, then swaps them in: one transaction drops the live tables, renames the
-//! copies, and creates the live tables' indexes again from their stored definitions (one sort
-//! per index instead of an insertion per row and index, which was half of a build). Readers see
-//! the previous summary until the swap commits. A build that stops before the swap (cancel,
-//! crash) leaves copies that the next full build drops.
+//! secondary indexes, then swaps them in: one transaction drops the live tables and renames the
+//! copies. The live tables' indexes are created again from their stored definitions, one sort
+//! per index instead of an insertion per row and index (which was half of a build):
+//!
+//! - on PostgreSQL before the swap, on the copies (named `…_next`), two at a time on two
+//!   connections, with the copies' statistics; the swap then renames them, so it holds its
+//!   locks for a drop and a few renames;
+//! - on SQLite (one writer at a time) in the swap's transaction.
+//!
+//! Readers see the previous summary until the swap commits. A build that stops before the
+//! swap (cancel, crash) leaves copies, with or without indexes, that the next full build drops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
@@ -69,45 +78,147 @@ pub(crate) async fn begin_rebuild(tx: &mut DbTx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The statements that create a live table's indexes (and, on PostgreSQL, its primary key)
-/// again, read from the catalogue.
-async fn index_definitions(tx: &mut DbTx, live: &str) -> Result<Vec<String>, StoreError> {
-    Ok(match tx {
-        DbTx::Postgres(t) => {
-            let mut out = Vec::new();
-            for row in sqlx::query(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-                 WHERE conrelid = to_regclass($1) AND contype = 'p'",
-            )
-            .bind(live)
-            .fetch_all(&mut **t)
-            .await?
-            {
-                let name: String = row.try_get(0)?;
-                let def: String = row.try_get(1)?;
-                out.push(format!("ALTER TABLE {live} ADD CONSTRAINT {name} {def}"));
+/// A PostgreSQL index (or primary key) of a live table, to be built on its fresh copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PgIndex {
+    /// The live index's (or constraint's) name; the copy's is [`PgIndex::copy_name`].
+    name: String,
+    /// A primary key (a constraint, renamed as such).
+    primary: bool,
+    /// What follows the table's name: `PRIMARY KEY (siret)`, or `USING btree (…) WHERE …`.
+    body: String,
+}
+
+impl PgIndex {
+    fn copy_name(&self) -> String {
+        format!("{}_next", self.name)
+    }
+
+    /// The statement that builds it on the copy `next`.
+    fn create_on(&self, next: &str) -> String {
+        let copy = self.copy_name();
+        match self.primary {
+            true => format!("ALTER TABLE {next} ADD CONSTRAINT {copy} {}", self.body),
+            false => format!("CREATE INDEX {copy} ON {next} {}", self.body),
+        }
+    }
+
+    /// The statement that gives it the live name once `next` is renamed to `live`.
+    fn rename_on(&self, live: &str) -> String {
+        let (copy, name) = (self.copy_name(), &self.name);
+        match self.primary {
+            true => format!("ALTER TABLE {live} RENAME CONSTRAINT {copy} TO {name}"),
+            false => format!("ALTER INDEX {copy} RENAME TO {name}"),
+        }
+    }
+}
+
+/// A live table's primary key and indexes on PostgreSQL, read from the catalogue.
+async fn pg_indexes(conn: &mut sqlx::PgConnection, live: &str) -> Result<Vec<PgIndex>, StoreError> {
+    let mut out = Vec::new();
+    for row in sqlx::query(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = to_regclass($1) AND contype = 'p'",
+    )
+    .bind(live)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        out.push(PgIndex {
+            name: row.try_get(0)?,
+            primary: true,
+            body: row.try_get(1)?,
+        });
+    }
+    for row in sqlx::query(
+        "SELECT c.relname, i.indisunique, pg_get_indexdef(i.indexrelid) FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary ORDER BY i.indexrelid",
+    )
+    .bind(live)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let def: String = row.try_get(2)?;
+        let unique: bool = row.try_get(1)?;
+        // `CREATE INDEX name ON schema.table USING method (…) [WHERE …]`: the method onwards.
+        let body = def
+            .find(" USING ")
+            .filter(|_| !unique)
+            .map(|at| def[at + 1..].to_owned())
+            .ok_or_else(|| corrupt(format!("an index of {live} this build cannot copy: {def}")))?;
+        out.push(PgIndex {
+            name: row.try_get(0)?,
+            primary: false,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// The statements that create a live table's indexes again (SQLite), read from the catalogue.
+async fn sqlite_indexes(
+    t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    live: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master
+         WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+    )
+    .bind(live)
+    .fetch_all(&mut **t)
+    .await?)
+}
+
+/// Before the swap, on PostgreSQL: the live tables' primary keys and indexes built on the
+/// fresh copies (two statements at a time, each on a connection of its own), then the copies'
+/// statistics (the planner would otherwise guess, and autovacuum may be off or late: their
+/// sizes, and the columns that lists filter on). Nothing to do on SQLite.
+pub(crate) async fn index_rebuild(db: &Db) -> Result<(), StoreError> {
+    let Db::Postgres(pool) = db else {
+        return Ok(());
+    };
+    let mut statements = Vec::new();
+    {
+        let mut conn = pool.acquire().await?;
+        for (live, next) in pairs() {
+            for index in pg_indexes(&mut conn, live).await? {
+                statements.push(index.create_on(next));
             }
-            out.extend(
-                sqlx::query_scalar::<_, String>(
-                    "SELECT pg_get_indexdef(indexrelid) FROM pg_index
-                     WHERE indrelid = to_regclass($1) AND NOT indisprimary ORDER BY indexrelid",
-                )
-                .bind(live)
-                .fetch_all(&mut **t)
-                .await?,
-            );
-            out
         }
-        DbTx::Sqlite(t) => {
-            sqlx::query_scalar(
-                "SELECT sql FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
-            )
-            .bind(live)
-            .fetch_all(&mut **t)
-            .await?
+    }
+    let (summary, cycles) = (Tables::Next.summary(), Tables::Next.cycles());
+    statements.push(format!(
+        "ANALYZE {summary} (statut_pap, cgt_implantee, departement, idcc, search_text, \
+         date_pv_max, valid_until)"
+    ));
+    statements.push(format!("ANALYZE {cycles} (cycle, cgt_representative)"));
+    // Each of two workers takes the next statement not taken.
+    let statements: Arc<[String]> = statements.into();
+    let taken = Arc::new(AtomicUsize::new(0));
+    let worker = || {
+        let (pool, statements, taken) = (pool.clone(), statements.clone(), taken.clone());
+        async move {
+            while let Some(sql) = statements.get(taken.fetch_add(1, Ordering::Relaxed)) {
+                // Two statements run at once already: no parallel workers of the server's.
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL max_parallel_maintenance_workers = 0")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok::<_, StoreError>(())
         }
-    })
+    };
+    let other = tokio::spawn(worker());
+    let here = worker().await;
+    let there = other
+        .await
+        .map_err(|e| corrupt(format!("an index build stopped: {e}")))?;
+    here.and(there)
 }
 
 /// Swaps the fresh copies in, in the caller's transaction: the live tables dropped, the copies
@@ -122,30 +233,25 @@ pub(crate) async fn swap_rebuild(tx: &mut DbTx) -> Result<u64, StoreError> {
         .fetch_one(&mut *conn)
         .await?);
     for (live, next) in pairs() {
-        let indexes = index_definitions(tx, live).await?;
+        let (indexes, renames) = match tx {
+            // Built on the copy by `index_rebuild`: renamed once the copy has the live name.
+            DbTx::Postgres(t) => {
+                let renames = pg_indexes(t, live)
+                    .await?
+                    .iter()
+                    .map(|index| index.rename_on(live))
+                    .collect();
+                (Vec::new(), renames)
+            }
+            DbTx::Sqlite(t) => (sqlite_indexes(t, live).await?, Vec::new()),
+        };
         execute(tx, &format!("DROP TABLE {live}")).await?;
         execute(tx, &format!("ALTER TABLE {next} RENAME TO {live}")).await?;
-        for create in indexes {
-            execute(tx, &create).await?;
+        for statement in indexes.iter().chain(&renames) {
+            execute(tx, statement).await?;
         }
     }
     Ok(u64::try_from(gone).unwrap_or(0))
-}
-
-/// After a swap, on PostgreSQL: statistics for the new tables, which have none (the planner
-/// would guess, and autovacuum analyses them only later, if it runs): their sizes, and the
-/// columns that lists filter on. SQLite plans these tables from their indexes alone.
-pub(crate) async fn analyze_swapped(db: &Db) -> Result<(), StoreError> {
-    if let Db::Postgres(pool) = db {
-        let (summary, cycles) = (Tables::Live.summary(), Tables::Live.cycles());
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ANALYZE {summary} (statut_pap, cgt_implantee, departement, idcc, search_text, \
-             date_pv_max, valid_until), {cycles} (cycle, cgt_representative)"
-        )))
-        .execute(pool)
-        .await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -160,9 +266,12 @@ mod tests {
         let store = platform.store.clone();
         let schema = || async {
             let mut tx = store.begin().await.unwrap();
+            let DbTx::Sqlite(t) = &mut tx else {
+                panic!("a data directory opens SQLite");
+            };
             let mut all = Vec::new();
             for (live, _) in pairs() {
-                all.push(index_definitions(&mut tx, live).await.unwrap());
+                all.push(sqlite_indexes(t, live).await.unwrap());
             }
             tx.commit().await.unwrap();
             all

@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use relais_platform::store::pg_copy::{CopyRows, copy_in};
 use relais_platform::store::{Db, DbTx, StoreError, with_sqlite_handle};
 
 use super::{on_tx, to_json, tuple};
@@ -70,8 +71,9 @@ impl Tables {
     }
 }
 
-/// PostgreSQL: a batch of summaries as arrays, one per column (generation and time shared).
-fn pg_summary_insert(tables: Tables) -> String {
+/// PostgreSQL: a batch of summaries upserted as arrays, one per column (generation and time
+/// shared). A full build's fresh tables take theirs with `COPY`.
+static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| {
     let types = [
         "text", "text", "text", "text", "text", "text", "text", "text", "date", "date", "date",
         "bool", "text", "text", "text", "date", "date", "int4", "date",
@@ -81,22 +83,19 @@ fn pg_summary_insert(tables: Tables) -> String {
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
-    let conflict = tables.summary_conflict();
     format!(
         "INSERT INTO {} ({SUMMARY_COLUMNS})
-         SELECT u.*, ${}, ${} FROM UNNEST({}) AS u {conflict}",
-        tables.summary(),
+         SELECT u.*, ${}, ${} FROM UNNEST({}) AS u {}",
+        Tables::Live.summary(),
         types.len() + 1,
         types.len() + 2,
         arrays.join(", "),
+        Tables::Live.summary_conflict(),
     )
-}
+});
 
-static PG_SUMMARY_UPSERT: LazyLock<String> = LazyLock::new(|| pg_summary_insert(Tables::Live));
-static PG_SUMMARY_NEXT: LazyLock<String> = LazyLock::new(|| pg_summary_insert(Tables::Next));
-
-/// PostgreSQL: a batch of cycle rows as arrays.
-fn pg_cycle_insert(tables: Tables) -> String {
+/// PostgreSQL: a batch of cycle rows inserted as arrays (the fresh tables: `COPY`).
+static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| {
     let mut types = vec![
         "text", "text", "date", "bool", "int4", "int4", "int8", "int8", "int4",
     ];
@@ -112,13 +111,10 @@ fn pg_cycle_insert(tables: Tables) -> String {
         .collect();
     format!(
         "INSERT INTO {} ({CYCLE_COLUMNS}) SELECT * FROM UNNEST({})",
-        tables.cycles(),
+        Tables::Live.cycles(),
         arrays.join(", ")
     )
-}
-
-static PG_CYCLE_INSERT: LazyLock<String> = LazyLock::new(|| pg_cycle_insert(Tables::Live));
-static PG_CYCLE_NEXT: LazyLock<String> = LazyLock::new(|| pg_cycle_insert(Tables::Next));
+});
 
 /// `ON CONFLICT` of cycle rows written over stored ones.
 static CYCLE_CONFLICT: LazyLock<String> = LazyLock::new(|| {
@@ -378,6 +374,35 @@ async fn upsert_summary_rows(
         return Ok(());
     }
     match tx {
+        DbTx::Postgres(t) if tables == Tables::Next => {
+            let mut rows = CopyRows::new();
+            for s in batch {
+                let pap = s.pap.as_ref();
+                rows.row(SUMMARY_WIDTH as u16)
+                    .field(s.siret.as_str())
+                    .field(s.raison_sociale.as_deref())
+                    .field(s.ville.as_deref())
+                    .field(s.cp.as_deref())
+                    .field(s.departement.as_deref())
+                    .field(s.idcc.as_deref())
+                    .field(s.idcc_label.as_deref())
+                    .field(s.search_text.as_str())
+                    .field(s.date_pv_max)
+                    .field(s.date_invitation_max)
+                    .field(s.prochaine_election)
+                    .field(s.cgt_implantee)
+                    .field(s.latest_cycle.as_ref().map(Cycle::as_str))
+                    .field(pap.map(|p| p.cycle.as_str()))
+                    .field(pap.map(|p| p.statut_pap.as_str()))
+                    .field(pap.and_then(|p| p.date_pap))
+                    .field(pap.and_then(|p| p.date_pv_pap))
+                    .field(count(pap.map_or(0, |p| p.invitations_a_revoir)))
+                    .field(s.valid_until)
+                    .field(generation)
+                    .field(micros(s.built_at));
+            }
+            copy_in(t, tables.summary(), SUMMARY_COLUMNS, rows).await?;
+        }
         DbTx::Postgres(t) => {
             let text = |f: fn(&StoredSummary) -> Option<&str>| -> Vec<Option<&str>> {
                 batch.iter().map(|s| f(s)).collect()
@@ -385,11 +410,7 @@ async fn upsert_summary_rows(
             let date = |f: fn(&StoredSummary) -> Option<NaiveDate>| -> Vec<Option<NaiveDate>> {
                 batch.iter().map(|s| f(s)).collect()
             };
-            let sql = match tables {
-                Tables::Live => PG_SUMMARY_UPSERT.as_str(),
-                Tables::Next => PG_SUMMARY_NEXT.as_str(),
-            };
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query(sqlx::AssertSqlSafe(PG_SUMMARY_UPSERT.as_str()))
                 .bind(batch.iter().map(|s| s.siret.as_str()).collect::<Vec<_>>())
                 .bind(text(|s| s.raison_sociale.as_deref()))
                 .bind(text(|s| s.ville.as_deref()))
@@ -474,7 +495,14 @@ async fn insert_cycle_rows(
     }
     let conflict = if upsert { CYCLE_CONFLICT.as_str() } else { "" };
     match tx {
-        DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict, tables).await?,
+        DbTx::Postgres(t) if tables == Tables::Next => {
+            let mut rows = CopyRows::new();
+            for (siret, c) in cycles {
+                copy_cycle(&mut rows, siret, c);
+            }
+            copy_in(t, tables.cycles(), CYCLE_COLUMNS, rows).await?;
+        }
+        DbTx::Postgres(t) => pg_insert_cycles(t, cycles, conflict).await?,
         DbTx::Sqlite(t) => {
             let sql = format!(
                 "INSERT INTO {} ({CYCLE_COLUMNS}) VALUES {} {conflict}",
@@ -535,11 +563,40 @@ fn bind_cycle(
     Ok(())
 }
 
+/// Appends a cycle row of [`CYCLE_COLUMNS`] to a `COPY` (PostgreSQL).
+fn copy_cycle(rows: &mut CopyRows, siret: &str, c: &StoredCycle) {
+    let e = &c.election;
+    let seats = &e.seats;
+    rows.row(CYCLE_WIDTH as u16)
+        .field(siret)
+        .field(c.cycle.as_str())
+        .field(e.date)
+        .field(e.carence)
+        .field(count(e.rows))
+        .field(count(e.carence_rows))
+        .field(e.inscrits)
+        .field(e.votants)
+        .field(count(e.votants_missing))
+        .field(e.sve.units());
+    for u in UNIONS {
+        rows.field(e.voix[u].units());
+    }
+    rows.field(e.cgt_presente).field(e.cgt_representative);
+    for u in UNIONS {
+        rows.field(count(seats.by_union[u]));
+    }
+    rows.field(count(seats.to_fill))
+        .field(count(seats.vacant))
+        .field(count(seats.unresolved_ties))
+        .field(count(seats.unresolved_seats))
+        .field(seats.estimated);
+}
+
+/// Inserts (or, with `conflict`, upserts) cycle rows into the live table (PostgreSQL).
 async fn pg_insert_cycles(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     cycles: &[(&str, &StoredCycle)],
     conflict: &str,
-    tables: Tables,
 ) -> Result<(), StoreError> {
     let ints = |f: fn(&ElectionSummary) -> u32| -> Vec<i32> {
         cycles.iter().map(|(_, c)| count(f(&c.election))).collect()
@@ -547,11 +604,7 @@ async fn pg_insert_cycles(
     let flags = |f: fn(&ElectionSummary) -> bool| -> Vec<bool> {
         cycles.iter().map(|(_, c)| f(&c.election)).collect()
     };
-    let insert = match tables {
-        Tables::Live => PG_CYCLE_INSERT.as_str(),
-        Tables::Next => PG_CYCLE_NEXT.as_str(),
-    };
-    let sql = format!("{insert} {conflict}");
+    let sql = format!("{} {conflict}", *PG_CYCLE_INSERT);
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(cycles.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .bind(

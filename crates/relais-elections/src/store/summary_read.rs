@@ -108,24 +108,21 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
     let mut keys: Vec<&str> = sirets.iter().map(Siret::as_str).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut out = Vec::with_capacity(keys.len());
-    match db {
+    let out = match db {
         Db::Postgres(pool) => {
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
             );
-            for row in &pg_rows_of(pool, sql, &keys).await? {
-                out.push(decode_summary!(row));
-            }
+            pg_rows_of(pool, &sql, &keys, |row| Ok(decode_summary!(row))).await?
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary \
                  WHERE siret IN (SELECT value FROM json_each(?1)) ORDER BY siret"
             );
-            out = sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_summary!(r))).await?;
+            sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_summary!(r))).await?
         }
-    }
+    };
     with_cycles(db, out).await
 }
 
@@ -175,24 +172,21 @@ async fn with_cycles(
         return Ok(summaries);
     }
     let keys: Vec<&str> = summaries.iter().map(|s| s.siret.as_str()).collect();
-    let mut cycles = Vec::new();
-    match db {
+    let cycles = match db {
         Db::Postgres(pool) => {
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
             );
-            for row in &pg_rows_of(pool, sql, &keys).await? {
-                cycles.push(decode_cycle!(row));
-            }
+            pg_rows_of(pool, &sql, &keys, |row| Ok(decode_cycle!(row))).await?
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles \
                  WHERE siret IN (SELECT value FROM json_each(?1))"
             );
-            cycles = sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_cycle!(r))).await?;
+            sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_cycle!(r))).await?
         }
-    }
+    };
     attach(summaries, cycles)
 }
 

@@ -451,3 +451,95 @@ async fn wait(done: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The summary tables' indexes (name and definition) and, on PostgreSQL, primary keys and
+/// column collations, as the catalogue gives them; and whether a fresh copy is left.
+async fn summary_schema(db: &Db) -> (Vec<(String, String)>, i64) {
+    let tables = ["elections_summary", "elections_summary_cycles"];
+    match db {
+        Db::Postgres(pool) => {
+            let mut schema: Vec<(String, String)> = sqlx::query_as(
+                "SELECT indexname::text, indexdef FROM pg_indexes
+                 WHERE schemaname = current_schema() AND tablename = ANY($1)
+                 UNION ALL
+                 SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE conrelid IN (SELECT to_regclass(t) FROM unnest($1::text[]) t)
+                 UNION ALL
+                 SELECT table_name || '.' || column_name, coalesce(collation_name, '')
+                 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ANY($1)
+                 ORDER BY 1",
+            )
+            .bind(tables)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            schema.sort();
+            let copies: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_class
+                 WHERE relnamespace = current_schema()::regnamespace AND relname LIKE '%\\_next'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            (schema, copies)
+        }
+        Db::Sqlite { read, .. } => {
+            let schema = sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master
+                 WHERE type = 'index' AND tbl_name IN ('elections_summary', 'elections_summary_cycles')
+                 ORDER BY name",
+            )
+            .fetch_all(read)
+            .await
+            .unwrap();
+            let copies: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%\\_next' ESCAPE '\\'",
+            )
+            .fetch_one(read)
+            .await
+            .unwrap();
+            (schema, copies)
+        }
+    }
+}
+
+/// A full build swaps fresh tables in: afterwards the summary tables have the indexes,
+/// primary keys and collations the migrations gave them, under the same names, and no copy
+/// is left (on PostgreSQL the copies' indexes are built before the swap and renamed by it).
+pub(crate) async fn full_builds_keep_the_summary_schema(ctx: Ctx) {
+    let env = env(&ctx).await;
+    let migrated = summary_schema(env.db()).await;
+    assert_eq!(migrated.1, 0);
+    assert!(
+        migrated
+            .0
+            .iter()
+            .any(|(name, _)| name == "elections_summary_statut_pap"),
+        "{migrated:?}"
+    );
+    if matches!(env.db(), Db::Postgres(_)) {
+        assert!(
+            migrated
+                .0
+                .iter()
+                .any(|(name, collation)| name == "elections_summary_cycles.siret"
+                    && collation == "C"),
+            "codes compare byte by byte: {migrated:?}"
+        );
+    }
+    let (pv, invitations) = demo(200, 3);
+    env.pv("pv.csv", &pv).await;
+    env.import("elections.invitations", "inv.csv", &invitations, |_| {})
+        .await;
+    for generation in 1..=2 {
+        let result = env.build(true).await;
+        assert_eq!(result["generation"], generation, "{result}");
+        assert_eq!(summary_schema(env.db()).await, migrated);
+    }
+    // Every SIRET with PV rows or invitations (the progress's total) has its summary.
+    let summaries = store::summary_count(env.db()).await.unwrap();
+    assert!(summaries > 0);
+    assert_eq!(store::input_siret_count(env.db()).await.unwrap(), summaries);
+    env.stop().await;
+}

@@ -20,6 +20,7 @@ suite!(
     incremental_builds_equal_full_rebuilds,
     requests_return_the_build_queued_or_running,
     a_cancelled_full_build_leaves_a_consistent_table,
+    full_builds_keep_the_summary_schema,
     imports_enqueue_an_incremental_build,
     summaries_due_again_are_recomputed,
     build_routes_request_and_report_builds,

@@ -12,6 +12,7 @@ mod checkpoint;
 pub(crate) mod import_sample;
 mod imports;
 mod migrate;
+pub mod pg_copy;
 mod postgres;
 mod sqlite;
 mod task_ops;
