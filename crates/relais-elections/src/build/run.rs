@@ -332,8 +332,9 @@ async fn recompute(
 ) -> Result<Step, TaskError> {
     let db = store.db();
     let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
-    // The reads run at once, on connections of the read pool, in tasks of their own (on SQLite
-    // a read runs on the thread that polls it; a task polled here would wait for this one).
+    // The four reads (rows, invitations, stored summaries and their cycles) run at once, on
+    // connections of the read pool, in tasks of their own (on SQLite a read runs on the thread
+    // that polls it; a task polled here would wait for this one).
     let shared: Arc<[String]> = sirets.into();
     let row_read = tokio::spawn({
         let (db, sirets) = (db.clone(), shared.clone());
@@ -342,20 +343,23 @@ async fn recompute(
             store::pv_inputs_of(&db, &keys).await
         }
     });
-    let stored_read = tokio::spawn({
-        let (db, sirets) = (db.clone(), shared);
+    let invitation_read = tokio::spawn({
+        let (db, sirets) = (db.clone(), shared.clone());
         async move {
             let keys: Vec<&str> = sirets.iter().map(String::as_str).collect();
-            let invitations = store::invitation_inputs_of(&db, &keys).await?;
-            // A marked key that is not a SIRET has no stored summary (it fails below if it
-            // has rows).
-            let parsed: Vec<Siret> = keys.iter().filter_map(|k| Siret::parse(k).ok()).collect();
-            Ok::<_, StoreError>((invitations, store::summaries_of(&db, &parsed).await?))
+            store::invitation_inputs_of(&db, &keys).await
         }
     });
+    // A marked key that is not a SIRET has no stored summary (it fails below if it has rows).
+    let parsed: Arc<[String]> = shared
+        .iter()
+        .filter(|k| Siret::parse(k).is_ok())
+        .cloned()
+        .collect();
+    let stored = store::build_summaries_of(db, parsed).await.map_err(retry)?;
     let stopped = |e: tokio::task::JoinError| TaskError::retry(format!("a read stopped: {e}"));
     let rows = row_read.await.map_err(stopped)?.map_err(retry)?;
-    let (invitations, stored) = stored_read.await.map_err(stopped)?.map_err(retry)?;
+    let invitations = invitation_read.await.map_err(stopped)?.map_err(retry)?;
     let (inv_sirets, invitations): (Vec<Siret>, Vec<Invitation>) = invitations.into_iter().unzip();
     let mut summaries = Vec::with_capacity(keys.len());
     let mut gone = Vec::new();

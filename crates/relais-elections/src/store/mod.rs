@@ -43,6 +43,7 @@ pub use summary::{
 pub(crate) use summary::{
     SummaryChanges, next_generation, record_build, write_changes, write_next_summaries,
 };
+pub(crate) use summary_read::build_summaries_of;
 pub use summary_read::{summaries_after, summaries_of, summary_of};
 
 use relais_platform::store::pg_copy::{CopyRow, copy_out};

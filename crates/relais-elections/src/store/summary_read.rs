@@ -1,5 +1,7 @@
 //! Reading the summary tables: one SIRET, a set of SIRETs, pages in SIRET order.
 
+use std::sync::Arc;
+
 use relais_platform::store::{Db, StoreError};
 use sqlx::Row as _;
 
@@ -108,22 +110,52 @@ pub async fn summaries_of(db: &Db, sirets: &[Siret]) -> Result<Vec<StoredSummary
     let mut keys: Vec<&str> = sirets.iter().map(Siret::as_str).collect();
     keys.sort_unstable();
     keys.dedup();
-    let out = match db {
+    let out = summary_rows_of(db, &keys).await?;
+    with_cycles(db, out).await
+}
+
+/// The summaries of these SIRETs (sorted, distinct), as [`summaries_of`] gives them, with the
+/// summary rows and the cycle rows read at once, on tasks of their own (on SQLite a read runs
+/// on the thread that polls it). For the summary build only: it is the only writer of these
+/// tables, so no write falls between the two reads.
+pub(crate) async fn build_summaries_of(
+    db: &Db,
+    keys: Arc<[String]>,
+) -> Result<Vec<StoredSummary>, StoreError> {
+    let spawn_read = |cycles: bool| {
+        let (db, keys) = (db.clone(), keys.clone());
+        tokio::spawn(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            match cycles {
+                true => cycle_rows_of(&db, &keys).await.map(|c| (Vec::new(), c)),
+                false => summary_rows_of(&db, &keys).await.map(|s| (s, Vec::new())),
+            }
+        })
+    };
+    let (summaries, cycles) = (spawn_read(false), spawn_read(true));
+    let stopped = |e: tokio::task::JoinError| corrupt(format!("a read stopped: {e}"));
+    let (summaries, _) = summaries.await.map_err(stopped)??;
+    let (_, cycles) = cycles.await.map_err(stopped)??;
+    attach(summaries, cycles)
+}
+
+/// Summary rows (without their cycles) of these SIRETs (sorted, distinct), in SIRET order.
+async fn summary_rows_of(db: &Db, keys: &[&str]) -> Result<Vec<StoredSummary>, StoreError> {
+    Ok(match db {
         Db::Postgres(pool) => {
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary WHERE siret = ANY($1) ORDER BY siret"
             );
-            pg_rows_of(pool, &sql, &keys, |row| Ok(decode_summary!(row))).await?
+            pg_rows_of(pool, &sql, keys, |row| Ok(decode_summary!(row))).await?
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM elections_summary \
                  WHERE siret IN (SELECT value FROM json_each(?1)) ORDER BY siret"
             );
-            sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_summary!(r))).await?
+            sqlite_rows_of(read, &sql, keys, |r| Ok(decode_summary!(r))).await?
         }
-    };
-    with_cycles(db, out).await
+    })
 }
 
 /// Summaries in SIRET order after `after` (from the first when `None`), at most `limit`: pages
@@ -172,22 +204,27 @@ async fn with_cycles(
         return Ok(summaries);
     }
     let keys: Vec<&str> = summaries.iter().map(|s| s.siret.as_str()).collect();
-    let cycles = match db {
+    let cycles = cycle_rows_of(db, &keys).await?;
+    attach(summaries, cycles)
+}
+
+/// The cycle rows of these SIRETs, in no order.
+async fn cycle_rows_of(db: &Db, keys: &[&str]) -> Result<Vec<(String, StoredCycle)>, StoreError> {
+    Ok(match db {
         Db::Postgres(pool) => {
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles WHERE siret = ANY($1)"
             );
-            pg_rows_of(pool, &sql, &keys, |row| Ok(decode_cycle!(row))).await?
+            pg_rows_of(pool, &sql, keys, |row| Ok(decode_cycle!(row))).await?
         }
         Db::Sqlite { read, .. } => {
             let sql = format!(
                 "SELECT {CYCLE_COLUMNS} FROM elections_summary_cycles \
                  WHERE siret IN (SELECT value FROM json_each(?1))"
             );
-            sqlite_rows_of(read, &sql, &keys, |r| Ok(decode_cycle!(r))).await?
+            sqlite_rows_of(read, &sql, keys, |r| Ok(decode_cycle!(r))).await?
         }
-    };
-    attach(summaries, cycles)
+    })
 }
 
 /// SQLite: the rows `sql` selects for these keys (its one parameter, as a JSON array), each
