@@ -14,6 +14,7 @@ use relais_platform::store::{Db, StoreError};
 use sqlx::Row as _;
 use uuid::Uuid;
 
+use super::pages::PageSender;
 use super::pv::{ORDER, Values, decode_values};
 use super::{Pages, RawRow, corrupt, on_sqlite_reader, pg_rows_of};
 use crate::domain::PvRow;
@@ -159,45 +160,58 @@ pub fn pv_pages(db: &Db, page_rows: usize) -> Pages<PvRow> {
         Db::Postgres(pool) => {
             let pool = pool.clone();
             Pages::spawn(move |sender| async move {
-                static SQL: LazyLock<String> =
-                    LazyLock::new(|| format!("SELECT {SUMMARY_INPUT} FROM elections_pv {ORDER}"));
                 let mut conn = pool.acquire().await?;
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                // A sequential scan and a sort, by this connection alone: the server's parallel
-                // workers would take the cores the build summarises on.
-                sqlx::raw_sql(
-                    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; \
-                     SET LOCAL max_parallel_workers_per_gather = 0",
-                )
-                .execute(&mut *tx)
-                .await?;
-                let mut rows = copy_out(&mut tx, &SQL).await?;
-                let mut page: Vec<PvRow> = Vec::with_capacity(page_rows);
-                while let Some(row) = rows.next().await? {
-                    let row = decode_values!(&row).into_stored(Uuid::nil())?.row;
-                    if page.len() >= page_rows && page.last().is_some_and(|r| r.siret != row.siret)
-                    {
-                        let full = std::mem::replace(&mut page, Vec::with_capacity(page_rows));
-                        if !sender.send(full).await {
-                            // The build stopped: closing the connection ends the statement,
-                            // which would otherwise send the rest of the table first.
-                            drop(rows);
-                            drop(tx);
-                            conn.close().await?;
-                            return Ok(());
-                        }
+                match pg_pass(&mut conn, &sender, page_rows).await {
+                    Ok(true) => Ok(()),
+                    // The build stopped, or a row failed: closing the connection ends the
+                    // statement, which would otherwise send the rest of the table to the
+                    // connection's next user first.
+                    outcome => {
+                        let _ = conn.close().await;
+                        outcome.map(|_| ())
                     }
-                    page.push(row);
                 }
-                drop(rows);
-                tx.commit().await?;
-                if !page.is_empty() {
-                    sender.send(page).await;
-                }
-                Ok(())
             })
         }
     }
+}
+
+/// PostgreSQL: the pass of [`pv_pages`] on `conn`, in pages sent to `sender`. True when it
+/// read every row; false when the reader stopped first.
+async fn pg_pass(
+    conn: &mut sqlx::PgConnection,
+    sender: &PageSender<PvRow>,
+    page_rows: usize,
+) -> Result<bool, StoreError> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {SUMMARY_INPUT} FROM elections_pv {ORDER}"));
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    // A sequential scan and a sort, by this connection alone: the server's parallel workers
+    // would take the cores the build summarises on.
+    sqlx::raw_sql(
+        "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; \
+         SET LOCAL max_parallel_workers_per_gather = 0",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut rows = copy_out(&mut tx, &SQL).await?;
+    let mut page: Vec<PvRow> = Vec::with_capacity(page_rows);
+    while let Some(row) = rows.next().await? {
+        let row = decode_values!(&row).into_stored(Uuid::nil())?.row;
+        if page.len() >= page_rows && page.last().is_some_and(|r| r.siret != row.siret) {
+            let full = std::mem::replace(&mut page, Vec::with_capacity(page_rows));
+            if !sender.send(full).await {
+                return Ok(false);
+            }
+        }
+        page.push(row);
+    }
+    drop(rows);
+    tx.commit().await?;
+    if !page.is_empty() {
+        sender.send(page).await;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -178,15 +178,22 @@ pub(crate) async fn index_rebuild(db: &Db) -> Result<(), StoreError> {
     let Db::Postgres(pool) = db else {
         return Ok(());
     };
-    let mut statements = Vec::new();
+    let mut indexes = Vec::new();
     {
         let mut conn = pool.acquire().await?;
         for (live, next) in pairs() {
             for index in pg_indexes(&mut conn, live).await? {
-                statements.push(index.create_on(next));
+                indexes.push((index, next));
             }
         }
     }
+    // Primary keys first: adding one takes its table's exclusive lock, which an index build on
+    // the same table waits for.
+    indexes.sort_by_key(|(index, _)| !index.primary);
+    let mut statements: Vec<String> = indexes
+        .iter()
+        .map(|(index, next)| index.create_on(next))
+        .collect();
     let (summary, cycles) = (Tables::Next.summary(), Tables::Next.cycles());
     statements.push(format!(
         "ANALYZE {summary} (statut_pap, cgt_implantee, departement, idcc, search_text, \
