@@ -16,6 +16,7 @@ mod pv_inputs;
 mod read;
 mod rebuild;
 mod summary;
+mod summary_cycles;
 mod summary_read;
 
 pub(crate) use dirty::{clear_dirty, clear_dirty_upto, mark_dirty, next_dirty_seq, vacuum_dirty};

@@ -11,9 +11,7 @@
 //! Readers see the previous summary until the swap commits. A build that stops before the
 //! swap (cancel, crash) leaves copies, with or without indexes, that the next full build drops.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use relais_platform::store::{Db, DbTx, StoreError};
 use sqlx::Row as _;
 
@@ -200,32 +198,22 @@ pub(crate) async fn index_rebuild(db: &Db) -> Result<(), StoreError> {
          date_pv_max, valid_until)"
     ));
     statements.push(format!("ANALYZE {cycles} (cycle, cgt_representative)"));
-    // Each of two workers takes the next statement not taken.
-    let statements: Arc<[String]> = statements.into();
-    let taken = Arc::new(AtomicUsize::new(0));
-    let worker = || {
-        let (pool, statements, taken) = (pool.clone(), statements.clone(), taken.clone());
-        async move {
-            while let Some(sql) = statements.get(taken.fetch_add(1, Ordering::Relaxed)) {
-                // Two statements run at once already: no parallel workers of the server's.
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL max_parallel_maintenance_workers = 0")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-            Ok::<_, StoreError>(())
-        }
-    };
-    let other = tokio::spawn(worker());
-    let here = worker().await;
-    let there = other
-        .await
-        .map_err(|e| corrupt(format!("an index build stopped: {e}")))?;
-    here.and(there)
+    // Two statements at a time (in order: primary keys first), each on a connection of its own.
+    futures_util::stream::iter(statements.into_iter().map(|sql| async move {
+        // Two statements run at once already: no parallel workers of the server's.
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL max_parallel_maintenance_workers = 0")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    }))
+    .buffer_unordered(2)
+    .try_collect()
+    .await
 }
 
 /// Swaps the fresh copies in, in the caller's transaction: the live tables dropped, the copies

@@ -122,21 +122,23 @@ pub(crate) async fn build_summaries_of(
     db: &Db,
     keys: Arc<[String]>,
 ) -> Result<Vec<StoredSummary>, StoreError> {
-    let spawn_read = |cycles: bool| {
+    let cycles = tokio::spawn({
         let (db, keys) = (db.clone(), keys.clone());
-        tokio::spawn(async move {
+        async move {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            match cycles {
-                true => cycle_rows_of(&db, &keys).await.map(|c| (Vec::new(), c)),
-                false => summary_rows_of(&db, &keys).await.map(|s| (s, Vec::new())),
-            }
-        })
-    };
-    let (summaries, cycles) = (spawn_read(false), spawn_read(true));
+            cycle_rows_of(&db, &keys).await
+        }
+    });
+    let summaries = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            summary_rows_of(&db, &keys).await
+        }
+    });
     let stopped = |e: tokio::task::JoinError| corrupt(format!("a read stopped: {e}"));
-    let (summaries, _) = summaries.await.map_err(stopped)??;
-    let (_, cycles) = cycles.await.map_err(stopped)??;
-    attach(summaries, cycles)
+    let summaries = summaries.await.map_err(stopped)??;
+    attach(summaries, cycles.await.map_err(stopped)??)
 }
 
 /// Summary rows (without their cycles) of these SIRETs (sorted, distinct), in SIRET order.

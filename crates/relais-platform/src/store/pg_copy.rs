@@ -238,16 +238,6 @@ impl CopyRow<'_> {
                 .map(|len| &self.data[at..at + len]),
         )
     }
-
-    /// How many fields the tuple has.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// Whether it has none.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
 }
 
 /// The tuples of a `COPY … TO STDOUT (FORMAT binary)`, in order ([`copy_out`]). Read it to the
